@@ -1,0 +1,1 @@
+"""The database shared by the services: tables, engine and quota accounting."""

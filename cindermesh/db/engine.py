@@ -1,0 +1,73 @@
+"""The async engine and sessions; schema creation and the rows every database starts with."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cindermesh.db.models import DEFAULT_VOLUME_TYPE, VolumeType
+from cindermesh.settings import Settings
+
+__all__ = ["Database", "open_database"]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Autocommit at the driver level; transactions are begun explicitly below as
+    # BEGIN IMMEDIATE, so that concurrent writers from several processes wait on the busy
+    # timeout instead of failing a lock upgrade.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The engine and a session factory; one per process."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on success and rolls back on error."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def create_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+        async with self.session() as session:
+            found = await session.exec(
+                select(VolumeType).where(VolumeType.name == DEFAULT_VOLUME_TYPE)
+            )
+            if found.first() is None:
+                session.add(VolumeType(name=DEFAULT_VOLUME_TYPE, description="Default Volume Type"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def open_database(settings: Settings) -> Database:
+    url = settings.db_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    else:
+        engine = create_async_engine(url, pool_size=10, max_overflow=20)
+    return Database(engine)

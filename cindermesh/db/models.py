@@ -1,0 +1,148 @@
+"""SQLModel tables.
+
+Times are naive UTC datetimes, as Cinder stores them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "DEFAULT_VOLUME_TYPE",
+    "Quota",
+    "QuotaUsage",
+    "Reservation",
+    "Service",
+    "Volume",
+    "VolumeMetadata",
+    "VolumeStatus",
+    "VolumeType",
+    "VolumeTypeExtraSpec",
+    "new_id",
+    "utcnow",
+]
+
+DEFAULT_VOLUME_TYPE = "__DEFAULT__"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class VolumeStatus:
+    """Cinder's volume statuses used by cindermesh."""
+
+    CREATING = "creating"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+
+
+class Volume(SQLModel, table=True):
+    __tablename__ = "volumes"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    project_id: str = Field(index=True, max_length=255)
+    user_id: str = Field(max_length=255)
+    name: str | None = Field(default=None, max_length=255, index=True)
+    description: str | None = Field(default=None, max_length=255)
+    size: int
+    status: str = Field(default=VolumeStatus.CREATING, max_length=255, index=True)
+    availability_zone: str = Field(max_length=255)
+    volume_type_id: str = Field(foreign_key="volume_types.id", max_length=36)
+    #: host@backend#pool once scheduled.
+    host: str | None = Field(default=None, max_length=255)
+    #: The volume manager service that owns it.
+    service_uuid: str | None = Field(default=None, max_length=36)
+    bootable: bool = False
+    multiattach: bool = False
+    #: Whether the volume's quota is still counted (given back once on error or delete).
+    quota_held: bool = True
+    #: Why the volume went to error, for operators and the trace.
+    error_reason: str | None = Field(default=None, max_length=1024)
+    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    updated_at: dt.datetime | None = None
+    launched_at: dt.datetime | None = None
+
+
+class VolumeMetadata(SQLModel, table=True):
+    __tablename__ = "volume_metadata"
+
+    volume_id: str = Field(
+        foreign_key="volumes.id", primary_key=True, max_length=36, ondelete="CASCADE"
+    )
+    key: str = Field(primary_key=True, max_length=255)
+    value: str = Field(max_length=255)
+
+
+class VolumeType(SQLModel, table=True):
+    __tablename__ = "volume_types"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(unique=True, max_length=255)
+    description: str | None = Field(default=None, max_length=255)
+    is_public: bool = True
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class VolumeTypeExtraSpec(SQLModel, table=True):
+    __tablename__ = "volume_type_extra_specs"
+
+    volume_type_id: str = Field(
+        foreign_key="volume_types.id", primary_key=True, max_length=36, ondelete="CASCADE"
+    )
+    key: str = Field(primary_key=True, max_length=255)
+    value: str = Field(max_length=255)
+
+
+class Quota(SQLModel, table=True):
+    """A project's own hard limit for one resource (absent: the configured default)."""
+
+    __tablename__ = "quotas"
+
+    project_id: str = Field(primary_key=True, max_length=255)
+    resource: str = Field(primary_key=True, max_length=255)
+    hard_limit: int
+
+
+class QuotaUsage(SQLModel, table=True):
+    __tablename__ = "quota_usages"
+
+    project_id: str = Field(primary_key=True, max_length=255)
+    resource: str = Field(primary_key=True, max_length=255)
+    in_use: int = 0
+    reserved: int = 0
+
+
+class Reservation(SQLModel, table=True):
+    __tablename__ = "reservations"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    project_id: str = Field(index=True, max_length=255)
+    resource: str = Field(max_length=255)
+    delta: int
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Service(SQLModel, table=True):
+    """A registered volume backend (Cinder's services table, cinder-volume rows)."""
+
+    __tablename__ = "services"
+
+    #: host@backend
+    host: str = Field(primary_key=True, max_length=255)
+    uuid: str = Field(default_factory=new_id, max_length=36)
+    binary: str = Field(default="cindermesh-volume", max_length=255)
+    #: gRPC address of its VolumeManager.
+    address: str = Field(max_length=255)
+    availability_zone: str = Field(max_length=255)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)

@@ -1,0 +1,148 @@
+"""Quota accounting with Cinder's reserve / commit / rollback semantics.
+
+A reservation holds ``delta`` of a resource in ``quota_usages.reserved`` until it is committed
+(moved to ``in_use``) or rolled back. Giving a volume's quota back (``release``) lowers
+``in_use``. Every function runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cindermesh.db.models import Quota, QuotaUsage, Reservation
+from cindermesh.errors import QuotaExceeded
+from cindermesh.settings import QuotaSettings
+
+__all__ = [
+    "commit",
+    "default_limits",
+    "limits_for",
+    "release",
+    "reserve",
+    "rollback",
+    "volume_deltas",
+]
+
+UNLIMITED = -1
+
+
+def volume_deltas(size_gb: int, volume_type_name: str, sign: int = 1) -> dict[str, int]:
+    """The quota resources one volume counts against (Cinder's per-type keys included)."""
+    return {
+        "volumes": sign,
+        "gigabytes": sign * size_gb,
+        f"volumes_{volume_type_name}": sign,
+        f"gigabytes_{volume_type_name}": sign * size_gb,
+    }
+
+
+def default_limits(quotas: QuotaSettings) -> dict[str, int]:
+    return {
+        "volumes": quotas.volumes,
+        "gigabytes": quotas.gigabytes,
+        "snapshots": quotas.snapshots,
+        "backups": quotas.backups,
+        "backup_gigabytes": quotas.backup_gigabytes,
+        "groups": quotas.groups,
+        "per_volume_gigabytes": quotas.per_volume_gigabytes,
+    }
+
+
+async def limits_for(
+    session: AsyncSession, project_id: str, quotas: QuotaSettings
+) -> dict[str, int]:
+    """Hard limits of a project: its own rows over the defaults. Per-type keys default to -1."""
+    limits = default_limits(quotas)
+    rows = await session.exec(select(Quota).where(Quota.project_id == project_id))
+    limits.update({row.resource: row.hard_limit for row in rows})
+    return limits
+
+
+async def _usages(
+    session: AsyncSession, project_id: str, resources: Sequence[str]
+) -> dict[str, QuotaUsage]:
+    query = (
+        select(QuotaUsage)
+        .where(QuotaUsage.project_id == project_id, col(QuotaUsage.resource).in_(resources))
+        .with_for_update()
+    )
+    usages = {u.resource: u for u in await session.exec(query)}
+    for resource in resources:
+        if resource not in usages:
+            usages[resource] = QuotaUsage(project_id=project_id, resource=resource)
+            session.add(usages[resource])
+    return usages
+
+
+def _exceeded(resource: str, limit: int, requested: int, usage: QuotaUsage) -> QuotaExceeded:
+    if resource.startswith("gigabytes"):
+        consumed = usage.in_use + usage.reserved
+        return QuotaExceeded(
+            "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
+            f"{resource} quota. Requested {requested}G, quota is {limit}G and "
+            f"{consumed}G has been consumed."
+        )
+    return QuotaExceeded(
+        f"VolumeLimitExceeded: Maximum number of volumes allowed ({limit}) "
+        f"exceeded for quota '{resource}'."
+    )
+
+
+async def reserve(
+    session: AsyncSession,
+    project_id: str,
+    deltas: Mapping[str, int],
+    quotas: QuotaSettings,
+) -> list[str]:
+    """Reserves ``deltas``; raises QuotaExceeded (nothing reserved) if a limit would be passed."""
+    limits = await limits_for(session, project_id, quotas)
+    usages = await _usages(session, project_id, list(deltas))
+    for resource, delta in deltas.items():
+        limit = limits.get(resource, UNLIMITED)
+        usage = usages[resource]
+        if delta > 0 and limit != UNLIMITED and usage.in_use + usage.reserved + delta > limit:
+            raise _exceeded(resource, limit, delta, usage)
+    reservations = [
+        Reservation(project_id=project_id, resource=resource, delta=delta)
+        for resource, delta in deltas.items()
+    ]
+    for resource, delta in deltas.items():
+        usages[resource].reserved += delta
+    session.add_all(reservations)
+    return [r.id for r in reservations]
+
+
+async def _take(session: AsyncSession, reservation_ids: Sequence[str]) -> list[Reservation]:
+    found = await session.exec(select(Reservation).where(col(Reservation.id).in_(reservation_ids)))
+    return list(found)
+
+
+async def commit(session: AsyncSession, reservation_ids: Sequence[str]) -> None:
+    """Moves reserved amounts to in_use."""
+    for reservation in await _take(session, reservation_ids):
+        usage = (await _usages(session, reservation.project_id, [reservation.resource]))[
+            reservation.resource
+        ]
+        usage.reserved -= reservation.delta
+        usage.in_use += reservation.delta
+        await session.delete(reservation)
+
+
+async def rollback(session: AsyncSession, reservation_ids: Sequence[str]) -> None:
+    """Gives reserved amounts back."""
+    for reservation in await _take(session, reservation_ids):
+        usage = (await _usages(session, reservation.project_id, [reservation.resource]))[
+            reservation.resource
+        ]
+        usage.reserved -= reservation.delta
+        await session.delete(reservation)
+
+
+async def release(session: AsyncSession, project_id: str, deltas: Mapping[str, int]) -> None:
+    """Lowers in_use by ``deltas`` (a deleted or failed volume gives its quota back)."""
+    usages = await _usages(session, project_id, list(deltas))
+    for resource, delta in deltas.items():
+        usages[resource].in_use = max(0, usages[resource].in_use - delta)

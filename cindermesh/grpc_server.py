@@ -1,0 +1,66 @@
+"""Running one gRPC service process: interceptors, health, reflection, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cindermesh.telemetry.grpc_interceptors import ClientTracingInterceptor, ServerTracingInterceptor
+
+__all__ = ["create_server", "insecure_channel", "serve_until_signal"]
+
+log = logging.getLogger(__name__)
+
+_CHANNEL_OPTIONS = [("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 1)]
+
+
+def create_server(
+    register: Callable[[grpc.aio.Server], None], service_names: Sequence[str]
+) -> grpc.aio.Server:
+    """A server with tracing, the servicers ``register`` adds, health and reflection."""
+    server = grpc.aio.server(interceptors=[ServerTracingInterceptor()])
+    register(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in (*service_names, ""):
+        asyncio.get_running_loop().create_task(
+            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        )
+    reflection.enable_server_reflection(
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    return server
+
+
+def insecure_channel(address: str) -> grpc.aio.Channel:
+    """A channel to another cindermesh service, with trace context and request id."""
+    return grpc.aio.insecure_channel(
+        address, interceptors=[ClientTracingInterceptor()], options=_CHANNEL_OPTIONS
+    )
+
+
+async def serve_until_signal(
+    server: grpc.aio.Server,
+    address: str,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+    grace: float = 5.0,
+) -> None:
+    """Serves on ``address`` until SIGTERM or SIGINT, then stops gracefully."""
+    server.add_insecure_port(address)
+    await server.start()
+    log.info("serving on %s", address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    if on_stop is not None:
+        await on_stop()
+    await server.stop(grace)

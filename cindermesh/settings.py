@@ -1,0 +1,211 @@
+"""Typed, frozen settings for every cindermesh process.
+
+Sources, later ones winning: built-in defaults, the TOML file named by ``CINDERMESH_CONFIG``,
+then environment variables ``CINDERMESH_<SECTION>__<FIELD>`` (e.g.
+``CINDERMESH_QUOTAS__VOLUMES=500``, ``CINDERMESH_API__PORT=9000``) and ``CINDERMESH_DATA_DIR``.
+Option names follow Cinder's where one exists.
+
+Example file::
+
+    data_dir = "/var/lib/cindermesh"
+    database_url = "postgresql+asyncpg://cinder:pw@db/cinder"
+
+    [quotas]
+    volumes = 100
+
+    [[backends]]
+    name = "file-1"
+    driver = "file"
+    port = 18780
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ApiSettings",
+    "BackendSettings",
+    "DriverKind",
+    "GatewaySettings",
+    "QuotaSettings",
+    "SchedulerSettings",
+    "Settings",
+    "load_settings",
+]
+
+
+class DriverKind(enum.StrEnum):
+    """The volume driver a backend runs."""
+
+    FILE = "file"
+    RBD = "rbd"
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """Default per-project quotas (Cinder's ``quota_*`` options); -1 is unlimited."""
+
+    volumes: int = 10
+    gigabytes: int = 1000
+    snapshots: int = 10
+    backups: int = 10
+    backup_gigabytes: int = 1000
+    groups: int = 10
+    per_volume_gigabytes: int = -1
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Envoy, the REST edge."""
+
+    host: str = "127.0.0.1"
+    #: Cinder's port.
+    port: int = 8776
+    admin_port: int = 19901
+    #: Envoy worker threads.
+    concurrency: int = 2
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 18776
+    #: Users who are admins (Cinder's noauth makes everyone one; we do not).
+    admin_users: tuple[str, ...] = ("admin",)
+    #: The zone given to volumes created without one (Cinder's ``default_availability_zone``).
+    default_availability_zone: str = "nova"
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    host: str = "127.0.0.1"
+    port: int = 18777
+    #: Attempts per volume, the first one included (Cinder's ``scheduler_max_attempts``).
+    scheduler_max_attempts: int = 3
+    #: Cinder's ``capacity_weight_multiplier``.
+    capacity_weight_multiplier: float = 1.0
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """One volume manager process and the backend it drives."""
+
+    #: Backend name; the host is ``<host_name>@<name>``, the pool follows ``#``.
+    name: str = "file-1"
+    driver: DriverKind = DriverKind.FILE
+    host: str = "127.0.0.1"
+    port: int = 18780
+    availability_zone: str = "nova"
+    #: Capacity the file driver reports, in GiB.
+    total_capacity_gb: int = 1000
+    #: Cinder's ``reserved_percentage`` and ``max_over_subscription_ratio``.
+    reserved_percentage: int = 0
+    max_over_subscription_ratio: float = 20.0
+    #: Seconds between capability reports.
+    report_interval: float = 10.0
+    #: RBD: ceph.conf, pool and client name.
+    rbd_ceph_conf: str = "/etc/ceph/ceph.conf"
+    rbd_pool: str = "volumes"
+    rbd_user: str = "admin"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Where the SQLite database, volume files, traces and logs live.
+    data_dir: Path = Path("./data")
+    #: SQLAlchemy async URL; empty means SQLite in ``data_dir``.
+    database_url: str = ""
+    #: The host name of this node, as in Cinder's ``host`` option.
+    host_name: str = "cindermesh"
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    backends: tuple[BackendSettings, ...] = (BackendSettings(),)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'cindermesh.db'}"
+
+    def backend(self, name: str) -> BackendSettings:
+        for backend in self.backends:
+            if backend.name == name:
+                return backend
+        raise KeyError(f"no backend named {name!r} in the configuration")
+
+
+def _coerce(kind: Any, value: Any) -> Any:
+    """Turns a TOML or environment value into the field's declared type."""
+    if kind in ("int", int):
+        return int(value)
+    if kind in ("float", float):
+        return float(value)
+    if kind in ("bool", bool):
+        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+    if kind in ("Path", Path):
+        return Path(value)
+    if kind in ("DriverKind", DriverKind):
+        return DriverKind(value)
+    if kind == "tuple[str, ...]":
+        return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
+    return value
+
+
+def _build(cls: type[Any], values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown settings for {cls.__name__}: {sorted(unknown)}")
+    return cls(**{name: _coerce(known[name].type, v) for name, v in values.items()})
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, str]]:
+    sections: dict[str, dict[str, str]] = {}
+    for key, value in environ.items():
+        if key.startswith("CINDERMESH_") and "__" in key:
+            section, _, name = key.removeprefix("CINDERMESH_").lower().partition("__")
+            sections.setdefault(section, {})[name] = value
+    return sections
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    raw: dict[str, Any] = {}
+    if path := env.get("CINDERMESH_CONFIG"):
+        raw = tomllib.loads(Path(path).read_text())
+    for section, values in _env_overrides(env).items():
+        if section == "backends":
+            raise ValueError("backends are set in the config file, not the environment")
+        raw.setdefault(section, {}).update(values)
+    for key in ("data_dir", "database_url", "host_name"):
+        if (value := env.get(f"CINDERMESH_{key.upper()}")) is not None:
+            raw[key] = value
+    sections = {
+        "gateway": GatewaySettings,
+        "api": ApiSettings,
+        "scheduler": SchedulerSettings,
+        "quotas": QuotaSettings,
+    }
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in sections:
+            kwargs[name] = _build(sections[name], value)
+        elif name == "backends":
+            kwargs[name] = tuple(_build(BackendSettings, b) for b in value)
+        elif name in ("data_dir", "database_url", "host_name"):
+            kwargs[name] = _coerce(Path if name == "data_dir" else str, value)
+        else:
+            raise ValueError(f"unknown setting {name!r}")
+    settings = Settings(**kwargs)
+    return dataclasses.replace(settings, data_dir=settings.data_dir.resolve())
