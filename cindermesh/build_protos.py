@@ -6,6 +6,7 @@ Run by the setup and test scripts (``python -m cindermesh.build_protos``); the o
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def build() -> None:
         f"--pyi_out={REPO_ROOT}",
         f"--grpc_python_out={REPO_ROOT}",
     ]
+    # Typed gRPC stubs (`*_pb2_grpc.pyi`) from mypy-protobuf, when installed (test extras).
+    bin_dir = Path(sys.executable).parent
+    if (plugin := shutil.which("protoc-gen-mypy_grpc", path=str(bin_dir))) is not None:
+        stubs += [f"--plugin=protoc-gen-mypy_grpc={plugin}", f"--mypy_grpc_out={REPO_ROOT}"]
     descriptor = [
         "--include_imports",
         "--include_source_info",
@@ -48,7 +53,7 @@ def build() -> None:
             if directory == REPO_ROOT:
                 break
             (directory / "__init__.py").touch()
-            (directory / "py.typed").touch()
+    (REPO_ROOT / "cindermesh_pb" / "py.typed").touch()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,101 @@
+"""The api's gRPC edge: from call metadata to a RequestContext, and from results or domain
+errors to gRPC status plus the gateway's REST hints.
+
+Response metadata (sent as initial metadata, so Envoy turns it into HTTP headers):
+``x-openstack-request-id``, ``openstack-api-version``, ``vary``; for the gateway only,
+``x-cindermesh-http-status`` (REST status), ``x-cindermesh-fault`` (Cinder's error body) and
+``x-cindermesh-no-body`` (an empty REST body); the gateway strips those three.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+
+from cindermesh.errors import CindermeshError, InvalidInput, VersionNotSupported
+from cindermesh.settings import Settings
+from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
+from services.api.auth import authenticate, check_url_project
+from services.api.errors import INTERNAL_MESSAGE, fault_body, map_error
+from services.api.microversion import parse_microversion
+from services.api.request_context import RequestContext
+
+__all__ = ["Edge"]
+
+T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+log = logging.getLogger(__name__)
+
+VERSION_HEADER = "openstack-api-version"
+BASE_URL_HEADER = "x-cindermesh-base-url"
+
+
+class Edge:
+    def __init__(self, settings: Settings) -> None:
+        self._admin_users = settings.api.admin_users
+        gateway = settings.gateway
+        self._default_base_url = f"http://{gateway.host}:{gateway.port}"
+
+    async def handle(
+        self,
+        context: Context,
+        url_project_id: str,
+        work: Callable[[RequestContext], Awaitable[T]],
+        http_status: int = 200,
+        no_body: bool = False,
+    ) -> T:
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        version_echo: str | None = None
+        try:
+            caller = authenticate(metadata.get("x-auth-token"), self._admin_users)
+            requested = metadata.get(VERSION_HEADER)
+            try:
+                version = parse_microversion(requested)
+            except VersionNotSupported:
+                version_echo = (requested or "").partition(" ")[2].strip()
+                raise
+            version_echo = str(version)
+            check_url_project(caller, url_project_id)
+            ctx = RequestContext(
+                caller=caller,
+                version=version,
+                base_url=metadata.get(BASE_URL_HEADER, self._default_base_url),
+                project_in_url=bool(url_project_id),
+            )
+            result = await work(ctx)
+        except CindermeshError as error:
+            await _abort(context, error, error.message, version_echo)
+        except Exception as error:
+            log.exception("unexpected error")
+            await _abort(context, error, INTERNAL_MESSAGE, version_echo)
+        headers = _common_headers(version_echo)
+        if http_status != 200:
+            headers.append(("x-cindermesh-http-status", str(http_status)))
+        if no_body:
+            headers.append(("x-cindermesh-no-body", "1"))
+        await context.send_initial_metadata(headers)
+        return result
+
+
+def _common_headers(version: str | None) -> list[tuple[str, str]]:
+    headers = [(REQUEST_ID_HEADER, current_request_id())]
+    if version is not None:
+        headers += [(VERSION_HEADER, f"volume {version}"), ("vary", "OpenStack-API-Version")]
+    return headers
+
+
+async def _abort(context: Context, error: Exception, message: str, version: str | None) -> NoReturn:
+    mapping = map_error(error)
+    if isinstance(error, InvalidInput) and version is None:
+        version = None  # a malformed version string: Cinder sends no version header
+    headers = _common_headers(version)
+    headers += [
+        ("x-cindermesh-http-status", str(mapping.http_status)),
+        ("x-cindermesh-fault", fault_body(mapping, message)),
+    ]
+    await context.send_initial_metadata(headers)
+    await context.abort(mapping.grpc_code, message)

@@ -1,0 +1,65 @@
+"""The api's edge: domain errors to gRPC status, HTTP status and Cinder's fault body, in one table.
+
+The HTTP side reaches the client through Envoy: the api sends the status and the complete Cinder
+error body as the ``x-cindermesh-http-status`` and ``x-cindermesh-fault`` initial-metadata
+headers, and the gateway's Lua filter puts them on the REST response.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import grpc
+
+from cindermesh.errors import (
+    BackendUnavailable,
+    CindermeshError,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    QuotaExceeded,
+    VersionNotSupported,
+)
+
+__all__ = ["ErrorMapping", "fault_body", "map_error"]
+
+
+@dataclass(frozen=True)
+class ErrorMapping:
+    grpc_code: grpc.StatusCode
+    http_status: int
+    fault_key: str
+
+
+_TABLE: tuple[tuple[type[CindermeshError], ErrorMapping], ...] = (
+    (InvalidInput, ErrorMapping(grpc.StatusCode.INVALID_ARGUMENT, 400, "badRequest")),
+    (NotAuthenticated, ErrorMapping(grpc.StatusCode.UNAUTHENTICATED, 401, "unauthorized")),
+    (Forbidden, ErrorMapping(grpc.StatusCode.PERMISSION_DENIED, 403, "forbidden")),
+    (NotFound, ErrorMapping(grpc.StatusCode.NOT_FOUND, 404, "itemNotFound")),
+    (QuotaExceeded, ErrorMapping(grpc.StatusCode.RESOURCE_EXHAUSTED, 413, "overLimit")),
+    # Cinder answers an unsupported microversion with 406 and the generic fault key.
+    (VersionNotSupported, ErrorMapping(grpc.StatusCode.INVALID_ARGUMENT, 406, "computeFault")),
+    (BackendUnavailable, ErrorMapping(grpc.StatusCode.UNAVAILABLE, 503, "serviceUnavailable")),
+)
+
+_INTERNAL = ErrorMapping(grpc.StatusCode.INTERNAL, 500, "computeFault")
+INTERNAL_MESSAGE = (
+    "The server has either erred or is incapable of performing the requested operation."
+)
+
+
+def map_error(error: Exception) -> ErrorMapping:
+    for kind, mapping in _TABLE:
+        if isinstance(error, kind):
+            return mapping
+    return _INTERNAL
+
+
+def fault_body(mapping: ErrorMapping, message: str) -> str:
+    """Cinder's error body, ASCII-only so that it can travel as a header value."""
+    fault: dict[str, object] = {"code": mapping.http_status, "message": message}
+    if mapping.http_status == 413:
+        fault["retryAfter"] = "0"
+    return json.dumps({mapping.fault_key: fault})

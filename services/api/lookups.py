@@ -1,0 +1,93 @@
+"""Database look-ups the api's handlers share."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cindermesh.db.models import (
+    DEFAULT_VOLUME_TYPE,
+    Service,
+    Volume,
+    VolumeMetadata,
+    VolumeType,
+    VolumeTypeExtraSpec,
+)
+from cindermesh.errors import NotFound
+from cindermesh.settings import Settings
+from services.api.request_context import RequestContext
+from services.api.views import VolumeRecord
+
+__all__ = [
+    "find_volume",
+    "find_volume_type",
+    "known_availability_zones",
+    "records_for",
+    "type_extra_specs",
+]
+
+_UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+
+
+async def find_volume(session: AsyncSession, ctx: RequestContext, volume_id: str) -> Volume:
+    """The volume if the caller may see it (its project's, or any for an admin), else NotFound."""
+    query = select(Volume).where(Volume.id == volume_id)
+    if not ctx.caller.is_admin:
+        query = query.where(Volume.project_id == ctx.project_id)
+    volume = (await session.exec(query)).first()
+    if volume is None:
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    return volume
+
+
+async def find_volume_type(session: AsyncSession, name_or_id: str | None) -> VolumeType:
+    """By id when it looks like a uuid, else by name; None: the default type."""
+    if name_or_id is None:
+        query = select(VolumeType).where(VolumeType.name == DEFAULT_VOLUME_TYPE)
+        message = "Default volume type can not be found."
+    elif _UUID_LIKE.match(name_or_id):
+        query = select(VolumeType).where(VolumeType.id == name_or_id)
+        message = f"Volume type {name_or_id} could not be found."
+    else:
+        query = select(VolumeType).where(VolumeType.name == name_or_id)
+        message = f"Volume type with name {name_or_id} could not be found."
+    found = (await session.exec(query)).first()
+    if found is None:
+        raise NotFound(message)
+    return found
+
+
+async def type_extra_specs(session: AsyncSession, volume_type_id: str) -> dict[str, str]:
+    rows = await session.exec(
+        select(VolumeTypeExtraSpec).where(VolumeTypeExtraSpec.volume_type_id == volume_type_id)
+    )
+    return {row.key: row.value for row in rows}
+
+
+async def known_availability_zones(session: AsyncSession, settings: Settings) -> set[str]:
+    zones = {backend.availability_zone for backend in settings.backends}
+    zones.update(await session.exec(select(Service.availability_zone).distinct()))
+    zones.add(settings.api.default_availability_zone)
+    return zones
+
+
+async def records_for(session: AsyncSession, volumes: Sequence[Volume]) -> list[VolumeRecord]:
+    """Volumes with their metadata and type names, in two queries."""
+    ids = [v.id for v in volumes]
+    metadata: dict[str, dict[str, str]] = {i: {} for i in ids}
+    for row in await session.exec(
+        select(VolumeMetadata).where(col(VolumeMetadata.volume_id).in_(ids))
+    ):
+        metadata[row.volume_id][row.key] = row.value
+    type_ids = {v.volume_type_id for v in volumes}
+    names = {
+        t.id: t.name
+        for t in await session.exec(select(VolumeType).where(col(VolumeType.id).in_(type_ids)))
+    }
+    return [
+        VolumeRecord(volume=v, metadata=metadata[v.id], type_name=names.get(v.volume_type_id, ""))
+        for v in volumes
+    ]

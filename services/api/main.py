@@ -1,0 +1,58 @@
+"""The api process: explicit wiring of the VolumeService and its dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cindermesh.db.engine import open_database
+from cindermesh.grpc_server import create_server, serve_until_signal
+from cindermesh.settings import Settings, load_settings
+from cindermesh.telemetry.logs import setup_logging
+from cindermesh.telemetry.tracing import setup_tracing
+from cindermesh_pb.api.v1 import volume_service_pb2, volume_service_pb2_grpc
+from services.api.clients import SchedulerClient, VolumeManagerClients
+from services.api.create_flow import CreateVolumeFlow
+from services.api.edge import Edge
+from services.api.servicer import VolumeServicer
+from services.api.volumes import VolumeOperations
+
+__all__ = ["main", "serve"]
+
+SERVICE_NAME = "cindermesh-api"
+
+
+async def serve(settings: Settings) -> None:
+    setup_logging(SERVICE_NAME)
+    provider = setup_tracing(SERVICE_NAME, settings.data_dir)
+    db = open_database(settings)
+    await db.create_schema()
+    scheduler = SchedulerClient(f"{settings.scheduler.host}:{settings.scheduler.port}")
+    managers = VolumeManagerClients()
+    servicer = VolumeServicer(
+        Edge(settings),
+        CreateVolumeFlow(db, settings, scheduler),
+        VolumeOperations(db, managers),
+    )
+    full_name = volume_service_pb2.DESCRIPTOR.services_by_name["VolumeService"].full_name
+    server = create_server(
+        lambda s: volume_service_pb2_grpc.add_VolumeServiceServicer_to_server(servicer, s),
+        [full_name],
+    )
+
+    async def on_stop() -> None:
+        await scheduler.close()
+        await managers.close()
+
+    try:
+        await serve_until_signal(server, f"{settings.api.host}:{settings.api.port}", on_stop)
+    finally:
+        await db.close()
+        provider.shutdown()
+
+
+def main() -> None:
+    asyncio.run(serve(load_settings()))
+
+
+if __name__ == "__main__":
+    main()

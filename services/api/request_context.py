@@ -1,0 +1,24 @@
+"""What the api knows about one REST/gRPC call: who, which microversion, which URL base."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.api.auth import Caller
+from services.api.microversion import Microversion
+
+__all__ = ["RequestContext"]
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    caller: Caller
+    version: Microversion
+    #: ``http://host:port`` the client used (from the gateway), for Cinder's absolute links.
+    base_url: str
+    #: Whether the URL carried the project (``/v3/{project_id}/...``); links then carry it too.
+    project_in_url: bool
+
+    @property
+    def project_id(self) -> str:
+        return self.caller.project_id

@@ -1,0 +1,115 @@
+"""Show, list and delete: the api's volume operations besides create."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cindermesh.db import quota
+from cindermesh.db.engine import Database
+from cindermesh.db.models import Service, Volume, VolumeMetadata, VolumeStatus, VolumeType, utcnow
+from cindermesh.errors import BackendUnavailable, Forbidden, InvalidInput, InvalidVolume
+from cindermesh.telemetry.tracing import tracer
+from services.api.clients import VolumeManagerClients
+from services.api.lookups import find_volume, records_for
+from services.api.request_context import RequestContext
+from services.api.views import VolumeRecord
+
+__all__ = ["VolumeOperations", "parse_bool_param"]
+
+log = logging.getLogger(__name__)
+
+_DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
+_NOT_DELETABLE = (
+    "must not be migrating, attached, belong to a group, have snapshots, awaiting a "
+    "transfer, or be disassociated from snapshots after volume transfer."
+)
+_TRUE = {"1", "t", "true", "on", "y", "yes"}
+_FALSE = {"0", "f", "false", "off", "n", "no"}
+
+
+def parse_bool_param(name: str, value: str) -> bool:
+    """Cinder's strict boolean query parameters ("Value 'x' for 'force' is not a boolean.")."""
+    if not value:
+        return False
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise InvalidInput(f"Value '{value}' for '{name}' is not a boolean.")
+
+
+class VolumeOperations:
+    def __init__(self, db: Database, managers: VolumeManagerClients) -> None:
+        self._db = db
+        self._managers = managers
+
+    async def get(self, ctx: RequestContext, volume_id: str) -> VolumeRecord:
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            return (await records_for(session, [volume]))[0]
+
+    async def list(self, ctx: RequestContext) -> list[VolumeRecord]:
+        """The caller's project's volumes, newest first (Cinder's default sort)."""
+        query = (
+            select(Volume)
+            .where(Volume.project_id == ctx.project_id)
+            .order_by(col(Volume.created_at).desc(), col(Volume.id).desc())
+        )
+        async with self._db.session() as session:
+            volumes = list(await session.exec(query))
+            return await records_for(session, volumes)
+
+    async def delete(self, ctx: RequestContext, volume_id: str, cascade: str, force: str) -> None:
+        """Marks the volume ``deleting`` and hands it to its volume manager.
+
+        A volume never scheduled (no host) is removed here, quota and all, as Cinder does.
+        """
+        parse_bool_param("cascade", cascade)
+        forced = parse_bool_param("force", force) if ctx.version.at_least(23) else False
+        if forced and not ctx.caller.is_admin:
+            raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            if volume.host is None:
+                await _destroy_unscheduled(session, volume)
+                return
+            if not forced and volume.status not in _DELETABLE:
+                raise InvalidVolume(
+                    f"Volume status must be {' or '.join(_DELETABLE)} and {_NOT_DELETABLE}"
+                )
+            if forced and volume.status == VolumeStatus.DELETING:
+                raise InvalidVolume(f"Volume  {_NOT_DELETABLE}")
+            volume.status = VolumeStatus.DELETING
+            volume.updated_at = utcnow()
+            session.add(volume)
+            backend = volume.host.partition("#")[0]
+            service = (await session.exec(select(Service).where(Service.host == backend))).first()
+        if service is None:
+            log.warning(
+                "volume %s: backend %s is not registered; left deleting", volume_id, backend
+            )
+            return
+        try:
+            await self._managers.delete_volume(service.address, volume_id)
+        except BackendUnavailable:
+            # The row stays `deleting`; the manager finishes the delete when it starts again.
+            log.warning("volume %s: manager %s unreachable; left deleting", volume_id, backend)
+
+
+async def _destroy_unscheduled(session: AsyncSession, volume: Volume) -> None:
+    with tracer().start_as_current_span("api.delete_volume.destroy_unscheduled"):
+        if volume.quota_held:
+            type_name = (
+                await session.exec(
+                    select(VolumeType.name).where(VolumeType.id == volume.volume_type_id)
+                )
+            ).first() or ""
+            await quota.release(
+                session, volume.project_id, quota.volume_deltas(volume.size, type_name)
+            )
+        await session.exec(delete(VolumeMetadata).where(VolumeMetadata.volume_id == volume.id))  # type: ignore[arg-type]
+        await session.exec(delete(Volume).where(Volume.id == volume.id))  # type: ignore[arg-type]
