@@ -11,7 +11,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from cindermesh.telemetry.grpc_interceptors import ClientTracingInterceptor, ServerTracingInterceptor
+from cindermesh.telemetry.grpc_interceptors import (
+    ClientTracingInterceptor,
+    ServerTracingInterceptor,
+)
 
 __all__ = ["create_server", "insecure_channel", "serve_until_signal"]
 
@@ -26,7 +29,7 @@ def create_server(
     """A server with tracing, the servicers ``register`` adds, health and reflection."""
     server = grpc.aio.server(interceptors=[ServerTracingInterceptor()])
     register(server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (*service_names, ""):
         asyncio.get_running_loop().create_task(
@@ -41,7 +44,9 @@ def create_server(
 def insecure_channel(address: str) -> grpc.aio.Channel:
     """A channel to another cindermesh service, with trace context and request id."""
     return grpc.aio.insecure_channel(
-        address, interceptors=[ClientTracingInterceptor()], options=_CHANNEL_OPTIONS
+        address,
+        interceptors=[ClientTracingInterceptor()],  # type: ignore[list-item]
+        options=_CHANNEL_OPTIONS,
     )
 
 

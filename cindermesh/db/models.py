@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
+from pydantic import NaiveDatetime
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -26,6 +28,9 @@ __all__ = [
 ]
 
 DEFAULT_VOLUME_TYPE = "__DEFAULT__"
+
+#: Naive UTC; without the annotation SQLModel stores datetimes as timezone-aware only.
+NaiveUTC = Annotated[dt.datetime, NaiveDatetime]
 
 
 def utcnow() -> dt.datetime:
@@ -68,9 +73,9 @@ class Volume(SQLModel, table=True):
     quota_held: bool = True
     #: Why the volume went to error, for operators and the trace.
     error_reason: str | None = Field(default=None, max_length=1024)
-    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
-    updated_at: dt.datetime | None = None
-    launched_at: dt.datetime | None = None
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveUTC | None = None
+    launched_at: NaiveUTC | None = None
 
 
 class VolumeMetadata(SQLModel, table=True):
@@ -90,7 +95,7 @@ class VolumeType(SQLModel, table=True):
     name: str = Field(unique=True, max_length=255)
     description: str | None = Field(default=None, max_length=255)
     is_public: bool = True
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveUTC = Field(default_factory=utcnow)
 
 
 class VolumeTypeExtraSpec(SQLModel, table=True):
@@ -129,7 +134,7 @@ class Reservation(SQLModel, table=True):
     project_id: str = Field(index=True, max_length=255)
     resource: str = Field(max_length=255)
     delta: int
-    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveUTC = Field(default_factory=utcnow)
 
 
 class Service(SQLModel, table=True):
@@ -144,5 +149,5 @@ class Service(SQLModel, table=True):
     #: gRPC address of its VolumeManager.
     address: str = Field(max_length=255)
     availability_zone: str = Field(max_length=255)
-    created_at: dt.datetime = Field(default_factory=utcnow)
-    updated_at: dt.datetime = Field(default_factory=utcnow)
+    created_at: NaiveUTC = Field(default_factory=utcnow)
+    updated_at: NaiveUTC = Field(default_factory=utcnow)

@@ -9,10 +9,10 @@ Streaming calls (capability reports) are long-lived and not tied to a request: n
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from cindermesh.telemetry.request_id import (
@@ -28,6 +28,7 @@ __all__ = ["ClientTracingInterceptor", "ServerTracingInterceptor"]
 _UNTRACED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 def _rpc_attributes(method: str) -> dict[str, str]:
@@ -39,7 +40,8 @@ def _wrap_unary(method: str, behavior: UnaryBehavior) -> UnaryBehavior:
     async def traced(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         incoming = metadata.get(REQUEST_ID_HEADER)
-        request_id_var.set(incoming if valid_request_id(incoming) else new_request_id())
+        valid = incoming is not None and valid_request_id(incoming)
+        request_id_var.set(incoming if incoming and valid else new_request_id())
         parent = propagate.extract(metadata)
         with tracer().start_as_current_span(
             method.lstrip("/"),
@@ -60,26 +62,25 @@ def _wrap_unary(method: str, behavior: UnaryBehavior) -> UnaryBehavior:
     return traced
 
 
-class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
-    async def intercept_service(
+class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    async def intercept_service(  # type: ignore[override]
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]
-        ],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or handler.unary_unary is None or method.startswith(_UNTRACED_PREFIXES):
             return handler
+        behavior: UnaryBehavior = handler.unary_unary  # type: ignore[assignment]
         return grpc.unary_unary_rpc_method_handler(
-            _wrap_unary(method, handler.unary_unary),
+            _wrap_unary(method, behavior),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
 
-class ClientTracingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class ClientTracingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
     async def intercept_unary_unary(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
@@ -97,7 +98,10 @@ class ClientTracingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: i
             metadata.extend(carrier.items())
             if request_id := request_id_var.get():
                 metadata.append((REQUEST_ID_HEADER, request_id))
-            details = client_call_details._replace(metadata=grpc.aio.Metadata(*metadata))
+            # aio's ClientCallDetails is a namedtuple at run time (the stubs don't say so).
+            details = client_call_details._replace(  # type: ignore[attr-defined]
+                metadata=grpc.aio.Metadata(*metadata)
+            )
             call = await continuation(details, request)
             await call
             return call

@@ -1,0 +1,12 @@
+"""The scheduler: places each new volume on a backend pool (Cinder's cinder-scheduler).
+
+Modules:
+    capacity       Cinder's capacity factors (thin/thick, reserved %, over-subscription)
+    backend_state  pool states kept from the volume managers' capability streams
+    filters        AvailabilityZoneFilter, CapacityFilter, CapabilitiesFilter
+    weighers       CapacityWeigher and Cinder's weight normalisation
+    scheduling     the create-volume flow (ExtractSchedulerSpec -> ScheduleCreateVolume)
+    manager_client one cached channel per volume manager, one method per remote call
+    servicer       the gRPC edge
+    main           wiring and ``serve``
+"""

@@ -1,0 +1,65 @@
+"""The scheduler process: explicit wiring of settings, tracing, database, state and server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from cindermesh.db.engine import open_database
+from cindermesh.grpc_server import create_server, serve_until_signal
+from cindermesh.settings import Settings, load_settings
+from cindermesh.telemetry.logs import setup_logging
+from cindermesh.telemetry.tracing import setup_tracing
+from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from services.scheduler.backend_state import BackendStates
+from services.scheduler.manager_client import GrpcVolumeManagers
+from services.scheduler.scheduling import Scheduler, SchedulerConfig
+from services.scheduler.servicer import SchedulerServicer
+
+__all__ = ["SERVICE_NAME", "main", "serve"]
+
+SERVICE_NAME = "cindermesh-scheduler"
+
+
+def _config(settings: Settings) -> SchedulerConfig:
+    scheduler = settings.scheduler
+    if scheduler.scheduler_max_attempts < 1:
+        raise ValueError("scheduler_max_attempts must be at least 1")
+    return SchedulerConfig(
+        max_attempts=scheduler.scheduler_max_attempts,
+        capacity_weight_multiplier=scheduler.capacity_weight_multiplier,
+        startup_wait=max((b.report_interval for b in settings.backends), default=10.0),
+    )
+
+
+async def serve(settings: Settings) -> None:
+    """Runs the scheduler on ``settings.scheduler.host:port`` until SIGTERM or SIGINT."""
+    config = _config(settings)
+    provider = setup_tracing(SERVICE_NAME, settings.data_dir)
+    setup_logging(SERVICE_NAME)
+    db = open_database(settings)
+    await db.create_schema()
+    managers = GrpcVolumeManagers()
+    scheduler = Scheduler(BackendStates(), db, managers, config)
+    service_name = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
+
+    def register(server: grpc.aio.Server) -> None:
+        scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(scheduler), server)
+
+    server = create_server(register, [service_name])
+
+    async def on_stop() -> None:
+        await scheduler.close()
+        await managers.close()
+        await db.close()
+
+    try:
+        address = f"{settings.scheduler.host}:{settings.scheduler.port}"
+        await serve_until_signal(server, address, on_stop)
+    finally:
+        provider.shutdown()
+
+
+def main() -> None:
+    asyncio.run(serve(load_settings()))

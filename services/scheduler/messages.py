@@ -1,0 +1,96 @@
+"""Translation between the protobuf contract and the scheduler's own types, in one place."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cindermesh_pb.scheduler.v1 import scheduler_pb2
+from cindermesh_pb.volume.v1 import volume_manager_pb2
+from services.scheduler.backend_state import BackendReport, PoolReport
+from services.scheduler.spec import RetryState, ScheduleRequest, VolumeSpec, VolumeTypeSpec
+
+__all__ = [
+    "backend_report_from_pb",
+    "manager_request_to_pb",
+    "schedule_request_from_pb",
+]
+
+
+def schedule_request_from_pb(request: scheduler_pb2.ScheduleVolumeRequest) -> ScheduleRequest:
+    spec = request.spec
+    volume_type = VolumeTypeSpec(
+        id=spec.volume_type.id,
+        name=spec.volume_type.name,
+        extra_specs=dict(spec.volume_type.extra_specs),
+    )
+    retry = None
+    if request.HasField("retry"):
+        retry = RetryState(
+            num_attempts=request.retry.num_attempts,
+            hosts=tuple(request.retry.hosts),
+            last_error=request.retry.last_error,
+        )
+    return ScheduleRequest(
+        spec=VolumeSpec(
+            volume_id=spec.volume_id,
+            project_id=spec.project_id,
+            size_gb=spec.size_gb,
+            availability_zone=spec.availability_zone,
+            volume_type=volume_type,
+        ),
+        retry=retry,
+    )
+
+
+def _pool_from_pb(pool: scheduler_pb2.PoolCapabilities) -> PoolReport:
+    return PoolReport(
+        pool_name=pool.pool_name,
+        total_capacity_gb=pool.total_capacity_gb,
+        free_capacity_gb=pool.free_capacity_gb,
+        allocated_capacity_gb=pool.allocated_capacity_gb,
+        provisioned_capacity_gb=pool.provisioned_capacity_gb,
+        thin_provisioning_support=pool.thin_provisioning_support,
+        thick_provisioning_support=pool.thick_provisioning_support,
+        max_over_subscription_ratio=pool.max_over_subscription_ratio,
+        reserved_percentage=pool.reserved_percentage,
+        extra=dict(pool.extra),
+    )
+
+
+def backend_report_from_pb(report: scheduler_pb2.CapabilityReport) -> BackendReport:
+    timestamp = None
+    if report.HasField("generated_at"):
+        timestamp = report.generated_at.ToDatetime(tzinfo=dt.UTC)
+    return BackendReport(
+        backend=report.backend,
+        volume_backend_name=report.volume_backend_name,
+        availability_zone=report.availability_zone,
+        address=report.address,
+        vendor_name=report.vendor_name,
+        driver_version=report.driver_version,
+        storage_protocol=report.storage_protocol,
+        pools=tuple(_pool_from_pb(p) for p in report.pools),
+        timestamp=timestamp,
+    )
+
+
+def manager_request_to_pb(
+    spec: VolumeSpec, host: str, retry: RetryState
+) -> volume_manager_pb2.ManagerCreateVolumeRequest:
+    return volume_manager_pb2.ManagerCreateVolumeRequest(
+        spec=scheduler_pb2.VolumeSpec(
+            volume_id=spec.volume_id,
+            project_id=spec.project_id,
+            size_gb=spec.size_gb,
+            availability_zone=spec.availability_zone,
+            volume_type=scheduler_pb2.VolumeTypeSpec(
+                id=spec.volume_type.id,
+                name=spec.volume_type.name,
+                extra_specs=dict(spec.volume_type.extra_specs),
+            ),
+        ),
+        host=host,
+        retry=scheduler_pb2.RetryInfo(
+            num_attempts=retry.num_attempts, hosts=list(retry.hosts), last_error=retry.last_error
+        ),
+    )

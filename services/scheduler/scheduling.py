@@ -1,0 +1,273 @@
+"""The scheduler's create-volume flow (Cinder's ``volume_create_scheduler``).
+
+``scheduler.create_volume`` runs two steps, each a span:
+
+``ExtractSchedulerSpec``
+    Builds the filter request from the spec and counts the attempt (Cinder's
+    ``_populate_retry``): attempt = attempts so far + 1; beyond ``scheduler_max_attempts``
+    the volume cannot be placed. On a reschedule the capacity consumed on the last tried pool
+    is given back first. Undo: the volume goes to ``error`` with the reason, loses its host,
+    and gives its quota back once (this undo runs whatever step failed).
+``ScheduleCreateVolume``
+    Filters (``scheduler.filter.<Name>`` spans), prefers pools not tried before, weighs
+    (``scheduler.weigher.CapacityWeigher``), takes the top pool, consumes the volume's size
+    from it, records the host on the row and hands the volume to the pool's volume manager.
+    Undo: gives the consumed capacity back if the manager did not accept the volume.
+
+Choice on reschedules: Cinder's default filters let a reschedule land on the pool that just
+failed (IgnoreAttemptedHostsFilter is not a default). We prefer untried pools when any pass the
+filters, and fall back to the tried ones otherwise, so a one-backend deployment still retries
+(a transient driver error) while a multi-backend one moves on from a failing backend.
+
+Retry info (``RetryInfo``) means the same in both directions: attempts made and pools tried
+before the one the receiver is about to make. The scheduler forwards what it received to the
+manager unchanged; a manager whose attempt fails adds one attempt and its pool and sends it back
+(or ends in error itself once ``num_attempts + 1`` reaches ``scheduler_max_attempts``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry import trace
+
+from cindermesh.db.engine import Database
+from cindermesh.errors import CindermeshError, NoValidBackend
+from cindermesh.flow import Step, run_flow
+from cindermesh.telemetry.tracing import tracer
+from services.scheduler import volume_rows
+from services.scheduler.backend_state import BackendStates, PoolState
+from services.scheduler.filters import DEFAULT_FILTERS, FilterRequest, PoolFilter
+from services.scheduler.manager_client import VolumeManagers
+from services.scheduler.spec import RetryState, ScheduleRequest
+from services.scheduler.weighers import WeighedPool, weigh_by_capacity
+
+__all__ = ["FLOW", "CreateVolumeState", "Scheduler", "SchedulerConfig", "filter_pools"]
+
+log = logging.getLogger(__name__)
+
+FLOW = "scheduler.create_volume"
+NO_VALID_BACKEND = "No valid backend was found."
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    #: Attempts per volume, the first one included (Cinder's ``scheduler_max_attempts``).
+    max_attempts: int = 3
+    #: Cinder's ``capacity_weight_multiplier``.
+    capacity_weight_multiplier: float = 1.0
+    #: After start, how long a schedule waits for the first capability report (Cinder waits
+    #: ``scheduler_driver_init_wait_time`` for every backend to report).
+    startup_wait: float = 10.0
+    filters: tuple[PoolFilter, ...] = DEFAULT_FILTERS
+
+
+@dataclass
+class CreateVolumeState:
+    """The flow's state: what each step produced."""
+
+    request: ScheduleRequest
+    filter_request: FilterRequest | None = None
+    #: This attempt's number, 1-based.
+    attempt: int = 0
+    chosen: PoolState | None = None
+    consumed: bool = False
+    delivered: bool = False
+    failure: BaseException | None = field(default=None, repr=False)
+
+
+def _reason(failure: BaseException | None) -> str:
+    if isinstance(failure, CindermeshError):
+        return failure.message
+    if isinstance(failure, asyncio.CancelledError):
+        return f"{NO_VALID_BACKEND} The scheduler stopped before the volume was placed."
+    return f"{NO_VALID_BACKEND} Scheduling failed: {type(failure).__name__}: {failure}"
+
+
+def filter_pools(
+    pools: Sequence[PoolState], request: FilterRequest, filters: Sequence[PoolFilter]
+) -> list[PoolState]:
+    """Runs the filters in order, each in a ``scheduler.filter.<Name>`` span."""
+    results: list[str] = []
+    for pool_filter in filters:
+        with tracer().start_as_current_span(f"scheduler.filter.{pool_filter.name}") as span:
+            passed = [p for p in pools if pool_filter.passes(p, request)]
+            span.set_attribute("scheduler.hosts_in", len(pools))
+            span.set_attribute("scheduler.hosts_out", len(passed))
+            span.set_attribute("scheduler.hosts", [p.pool_id for p in passed])
+        log.debug("Filter %s returned %d host(s)", pool_filter.name, len(passed))
+        results.append(f"{pool_filter.name}: (start: {len(pools)}, end: {len(passed)})")
+        pools = passed
+        if not pools:
+            log.info(
+                "Filtering removed all hosts for the request with volume ID '%s'. "
+                "Filter results: %s",
+                request.volume_id,
+                ", ".join(results),
+            )
+            break
+    return list(pools)
+
+
+def _prefer_untried(pools: list[PoolState], tried: Sequence[str]) -> list[PoolState]:
+    with tracer().start_as_current_span("scheduler.filter.PreferUntriedHosts") as span:
+        untried = [p for p in pools if p.pool_id not in tried]
+        chosen = untried or pools
+        span.set_attribute("scheduler.hosts_in", len(pools))
+        span.set_attribute("scheduler.hosts_out", len(chosen))
+        span.set_attribute("scheduler.tried", list(tried))
+    return chosen
+
+
+class Scheduler:
+    """Accepts schedules and runs each as a background flow."""
+
+    def __init__(
+        self,
+        states: BackendStates,
+        db: Database,
+        managers: VolumeManagers,
+        config: SchedulerConfig,
+    ) -> None:
+        self.states = states
+        self._db = db
+        self._managers = managers
+        self._config = config
+        self._ready_by = time.monotonic() + config.startup_wait
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, request: ScheduleRequest) -> asyncio.Task[None]:
+        """Starts the flow in the background (the context, so the trace and request id, is
+        copied into the task)."""
+        task = asyncio.get_running_loop().create_task(self.schedule(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def schedule(self, request: ScheduleRequest) -> None:
+        """Runs the flow; a failure has been handled (row in error) when this returns."""
+        state = CreateVolumeState(request)
+        steps = [
+            Step("ExtractSchedulerSpec", self._recording(self._extract), self._fail_volume),
+            Step("ScheduleCreateVolume", self._recording(self._place), self._give_back),
+        ]
+        try:
+            await run_flow(FLOW, steps, state)
+        except CindermeshError as error:
+            log.warning("Failed to schedule volume %s: %s", request.spec.volume_id, error)
+        except Exception:
+            log.exception("Failed to schedule volume %s", request.spec.volume_id)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Lets running schedules finish for up to ``timeout`` seconds, then cancels them."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    @staticmethod
+    def _recording(
+        execute: Callable[[CreateVolumeState], Awaitable[None]],
+    ) -> Callable[[CreateVolumeState], Awaitable[None]]:
+        async def run(state: CreateVolumeState) -> None:
+            try:
+                await execute(state)
+            except BaseException as error:
+                state.failure = error
+                raise
+
+        return run
+
+    # ExtractSchedulerSpec
+
+    async def _extract(self, state: CreateVolumeState) -> None:
+        spec, retry = state.request.spec, state.request.retry
+        state.filter_request = FilterRequest(
+            volume_id=spec.volume_id,
+            size_gb=spec.size_gb,
+            availability_zone=spec.availability_zone,
+            extra_specs=spec.volume_type.extra_specs,
+        )
+        state.attempt = (retry.num_attempts if retry else 0) + 1
+        trace.get_current_span().set_attribute("scheduler.attempt", state.attempt)
+        if retry is not None and retry.hosts:
+            if retry.last_error:
+                log.error(
+                    "Error scheduling %s from last vol-service: %s : %s",
+                    spec.volume_id,
+                    retry.hosts[-1],
+                    retry.last_error,
+                )
+            # Our deviation: given back even when the attempts are exhausted below, since
+            # the volume is not on that pool either way.
+            self.states.consume(retry.hosts[-1], -spec.size_gb, update_time=False)
+        if state.attempt > self._config.max_attempts:
+            raise NoValidBackend(
+                f"{NO_VALID_BACKEND} Exceeded max scheduling attempts "
+                f"{self._config.max_attempts} for resource {spec.volume_id}"
+            )
+
+    async def _fail_volume(self, state: CreateVolumeState) -> None:
+        reason = _reason(state.failure)
+        if await volume_rows.mark_error(self._db, state.request.spec, reason):
+            log.warning("Volume %s: scheduling failed: %s", state.request.spec.volume_id, reason)
+
+    # ScheduleCreateVolume
+
+    async def _wait_until_ready(self) -> None:
+        remaining = self._ready_by - time.monotonic()
+        if remaining > 0 and not self.states.first_report.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.states.first_report.wait(), remaining)
+
+    def _choose(self, state: CreateVolumeState) -> PoolState:
+        """Filters, weighs, takes the top pool and consumes from it, with no ``await``."""
+        assert state.filter_request is not None
+        request = state.filter_request
+        pools = filter_pools(self.states.pools(), request, self._config.filters)
+        tried = state.request.retry.hosts if state.request.retry else ()
+        if pools and tried:
+            pools = _prefer_untried(pools, tried)
+        weighed = self._weigh(pools, request)
+        if not weighed:
+            raise NoValidBackend(f"{NO_VALID_BACKEND} No weighed backends available")
+        chosen = weighed[0].pool
+        log.debug("Choosing %s", chosen.pool_id)
+        self.states.consume(chosen.pool_id, request.size_gb)
+        state.chosen, state.consumed = chosen, True
+        return chosen
+
+    def _weigh(self, pools: Sequence[PoolState], request: FilterRequest) -> list[WeighedPool]:
+        with tracer().start_as_current_span("scheduler.weigher.CapacityWeigher") as span:
+            weighed = weigh_by_capacity(pools, request, self._config.capacity_weight_multiplier)
+            span.set_attribute(
+                "scheduler.weights", [f"{w.pool.pool_id}={w.weight:.4f}" for w in weighed]
+            )
+        log.debug("Weighed %s", [(w.pool.pool_id, w.weight) for w in weighed])
+        return weighed
+
+    async def _place(self, state: CreateVolumeState) -> None:
+        await self._wait_until_ready()
+        spec = state.request.spec
+        chosen = self._choose(state)
+        span = trace.get_current_span()
+        span.set_attribute("scheduler.backend", chosen.backend)
+        span.set_attribute("scheduler.pool", chosen.pool_name)
+        span.set_attribute("scheduler.host", chosen.pool_id)
+        span.set_attribute("volume.size", spec.size_gb)
+        await volume_rows.record_host(self._db, spec, chosen)
+        retry = state.request.retry or RetryState()
+        await self._managers.create_volume(chosen.address, spec, chosen.pool_id, retry)
+        state.delivered = True
+
+    async def _give_back(self, state: CreateVolumeState) -> None:
+        if state.consumed and not state.delivered and state.chosen is not None:
+            size = state.request.spec.size_gb
+            self.states.consume(state.chosen.pool_id, -size, update_time=False)

@@ -1,0 +1,236 @@
+"""Cinder's manager create flow (``volume_create_manager``), as explicit steps.
+
+    ExtractVolumeRef     reload the row; it must still be ``creating``.      undo: none
+    OnFailureReschedule  nothing.                 undo: reschedule, or ``error`` + quota back
+    ExtractVolumeSpec    what to create (only ``raw`` volumes for now).      undo: none
+    NotifyVolumeAction   ``create.start``: a log line and a span event.      undo: none
+    CreateVolumeFromSpec the driver creates the image.                 undo: remove the image
+    CreateVolumeOnFinish ``available``, ``launched_at``; ``create.end``.    undo: none
+
+On a failure the undos run newest first (``cindermesh.flow``), so a partly created image is
+removed before the volume goes back to the scheduler. The reschedule rule is Cinder's: any
+failure except ``NotReschedulable`` ones is tried on another backend while attempts remain
+(``scheduler_max_attempts``, the first attempt included); otherwise the row goes to ``error``
+with ``error_reason`` and its quota is given back once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from opentelemetry import trace
+from opentelemetry.util.types import AttributeValue
+
+from cindermesh.db.engine import Database
+from cindermesh.db.models import Volume, VolumeStatus
+from cindermesh.flow import Step, run_flow
+from cindermesh.telemetry.tracing import tracer
+from services.volume import store
+from services.volume.domain import CreateRequest
+from services.volume.drivers.base import VolumeDriver
+from services.volume.errors import VolumeStateChanged, is_reschedulable
+from services.volume.scheduler_client import SchedulerClient
+
+__all__ = ["FLOW_NAME", "CreateFlowState", "FlowServices", "VolumeSpec", "run_create"]
+
+FLOW_NAME = "volume.create_volume"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FlowServices:
+    """What the steps call; built once per process."""
+
+    db: Database
+    driver: VolumeDriver
+    scheduler: SchedulerClient
+    #: Cinder's ``scheduler_max_attempts``.
+    max_attempts: int
+    #: This service's uuid, recorded on the volumes it creates.
+    service_uuid: str | None = None
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """ExtractVolumeSpec's result (Cinder's ``volume_spec`` for a ``raw`` volume)."""
+
+    status: str
+    type: str
+    volume_id: str
+    volume_name: str
+    volume_size: int
+
+
+@dataclass
+class CreateFlowState:
+    """Everything the steps hand to each other."""
+
+    request: CreateRequest
+    #: ExtractVolumeRef: the row as it was when the flow started.
+    volume: Volume | None = None
+    #: ExtractVolumeSpec.
+    spec: VolumeSpec | None = None
+    #: The failure that made the flow revert.
+    error: BaseException | None = None
+    #: The volume was handed back to the scheduler.
+    rescheduled: bool = False
+    #: The volume ended in ``error``.
+    errored: bool = False
+
+
+def _recording(
+    execute: Callable[[CreateFlowState], Awaitable[None]],
+) -> Callable[[CreateFlowState], Awaitable[None]]:
+    """Keeps the failure in the state, for OnFailureReschedule's undo."""
+
+    async def run(state: CreateFlowState) -> None:
+        try:
+            await execute(state)
+        except BaseException as error:
+            state.error = error
+            raise
+
+    return run
+
+
+class _Steps:
+    def __init__(self, services: FlowServices) -> None:
+        self._s = services
+
+    async def extract_volume_ref(self, state: CreateFlowState) -> None:
+        volume = await store.get_volume(self._s.db, state.request.volume_id)
+        if volume.status != VolumeStatus.CREATING:
+            raise VolumeStateChanged(volume.id, VolumeStatus.CREATING, volume.status)
+        state.volume = volume
+
+    async def on_failure_reschedule(self, state: CreateFlowState) -> None:
+        return None
+
+    async def reschedule_or_error(self, state: CreateFlowState) -> None:
+        request, error = state.request, state.error
+        reason = f"{type(error).__name__}: {error}" if error else "unknown failure"
+        span = trace.get_current_span()
+        if isinstance(error, asyncio.CancelledError):
+            log.info("Volume %s: create interrupted; left for recovery", request.volume_id)
+            return
+        if not request.allow_reschedule or not is_reschedulable(error or Exception()):
+            await self._error(state, f"Volume {request.volume_id}: create failed: {reason}")
+            return
+        if request.retry.num_attempts + 1 >= self._s.max_attempts:
+            await self._error(
+                state,
+                f"Exceeded max scheduling attempts {self._s.max_attempts} for volume "
+                f"{request.volume_id}; last error: {reason}",
+            )
+            return
+        retry = request.retry.after_failure(request.host, reason)
+        if not await store.clear_host_for_reschedule(self._s.db, request.volume_id, request.host):
+            log.info("Volume %s changed meanwhile; not rescheduling it", request.volume_id)
+            return
+        log.debug(
+            "Volume %s: re-scheduling attempt %d due to %s",
+            request.volume_id,
+            retry.num_attempts + 1,
+            reason,
+        )
+        span.set_attributes({"volume.rescheduled": True, "retry.num_attempts": retry.num_attempts})
+        try:
+            await self._s.scheduler.reschedule(request, retry)
+        except Exception as failure:
+            log.error("Volume %s: rescheduling failed: %s", request.volume_id, failure)
+            await self._error(state, f"Rescheduling failed: {failure}; after: {reason}")
+            return
+        state.rescheduled = True
+
+    async def _error(self, state: CreateFlowState, reason: str) -> None:
+        state.errored = await store.mark_error(self._s.db, state.request.volume_id, reason)
+        trace.get_current_span().set_attribute("volume.error_reason", reason)
+        log.error("%s", reason)
+
+    async def extract_volume_spec(self, state: CreateFlowState) -> None:
+        assert state.volume is not None
+        state.spec = VolumeSpec(
+            status=state.volume.status,
+            type="raw",
+            volume_id=state.volume.id,
+            volume_name=f"volume-{state.volume.id}",
+            volume_size=state.volume.size,
+        )
+
+    async def notify_create_start(self, state: CreateFlowState) -> None:
+        _notify(state, "create.start")
+
+    async def create_volume_from_spec(self, state: CreateFlowState) -> None:
+        spec = state.spec
+        assert spec is not None
+        log.info(
+            "Volume %s: being created as %s with specification: %s", spec.volume_id, spec.type, spec
+        )
+        await self._s.driver.create_volume(spec.volume_id, spec.volume_size)
+
+    async def remove_image(self, state: CreateFlowState) -> None:
+        try:
+            await self._s.driver.delete_volume(state.request.volume_id)
+        except Exception:
+            log.exception("Volume %s: removing the image failed", state.request.volume_id)
+
+    async def create_volume_on_finish(self, state: CreateFlowState) -> None:
+        spec = state.spec
+        assert spec is not None
+        await store.mark_available(self._s.db, spec.volume_id, self._s.service_uuid)
+        _notify(state, "create.end")
+        log.info("Volume %s (%s): created successfully", spec.volume_name, spec.volume_id)
+
+
+def _notify(state: CreateFlowState, event: str) -> None:
+    """Cinder's usage notification ``volume.<event>``: a log line and a span event."""
+    request = state.request
+    attributes: dict[str, AttributeValue] = {
+        "volume.id": request.volume_id,
+        "volume.size_gb": request.size_gb,
+        "volume.host": request.host,
+        "project.id": request.project_id,
+    }
+    trace.get_current_span().add_event(f"volume.{event}", attributes)
+    log.info("volume.%s volume=%s host=%s", event, request.volume_id, request.host)
+
+
+def create_steps(services: FlowServices) -> list[Step[CreateFlowState]]:
+    s = _Steps(services)
+    return [
+        Step("ExtractVolumeRef", _recording(s.extract_volume_ref)),
+        Step("OnFailureReschedule", _recording(s.on_failure_reschedule), s.reschedule_or_error),
+        Step("ExtractVolumeSpec", _recording(s.extract_volume_spec)),
+        Step("NotifyVolumeAction", _recording(s.notify_create_start)),
+        Step("CreateVolumeFromSpec", _recording(s.create_volume_from_spec), s.remove_image),
+        Step("CreateVolumeOnFinish", _recording(s.create_volume_on_finish)),
+    ]
+
+
+async def run_create(services: FlowServices, request: CreateRequest) -> CreateFlowState:
+    """Runs the flow to its end; never raises for a failed create (the row records it)."""
+    state = CreateFlowState(request=request)
+    attributes: dict[str, AttributeValue] = {
+        "volume.id": request.volume_id,
+        "volume.size_gb": request.size_gb,
+        "volume.host": request.host,
+        "retry.num_attempts": request.retry.num_attempts,
+    }
+    with tracer().start_as_current_span(FLOW_NAME, attributes=attributes) as span:
+        try:
+            await run_flow(FLOW_NAME, create_steps(services), state)
+        except Exception as error:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
+            log.warning(
+                "Volume %s: create failed (%s); %s",
+                request.volume_id,
+                error,
+                "rescheduled" if state.rescheduled else "not rescheduled",
+            )
+            return state
+    log.info("Created volume successfully. volume=%s", request.volume_id)
+    return state

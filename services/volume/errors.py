@@ -1,0 +1,70 @@
+"""Errors of the volume manager. gRPC codes are attached in ``servicer`` only.
+
+VolumeManagerError
+├── NotReschedulable          another backend would not do better: the volume goes to error
+│   ├── VolumeNotFound        the row is gone
+│   └── VolumeStateChanged    the row is not in the state this work expects
+├── WrongBackend              the request names a host this process does not serve
+├── DriverError               the backend failed (reschedulable)
+│   └── DriverNotInitialized
+└── UnsupportedDriver         the configured driver kind is not available yet
+"""
+
+from __future__ import annotations
+
+from cindermesh.errors import CindermeshError
+
+__all__ = [
+    "DriverError",
+    "DriverNotInitialized",
+    "NotReschedulable",
+    "UnsupportedDriver",
+    "VolumeManagerError",
+    "VolumeNotFound",
+    "VolumeStateChanged",
+    "WrongBackend",
+    "is_reschedulable",
+]
+
+
+class VolumeManagerError(CindermeshError):
+    pass
+
+
+class NotReschedulable(VolumeManagerError):
+    pass
+
+
+class VolumeNotFound(NotReschedulable):
+    def __init__(self, volume_id: str) -> None:
+        super().__init__(f"Volume {volume_id} could not be found.")
+        self.volume_id = volume_id
+
+
+class VolumeStateChanged(NotReschedulable):
+    def __init__(self, volume_id: str, expected: str, actual: str) -> None:
+        super().__init__(f"Volume {volume_id} is {actual!r}, expected {expected!r}.")
+        self.volume_id = volume_id
+        self.actual = actual
+
+
+class WrongBackend(VolumeManagerError):
+    pass
+
+
+class DriverError(VolumeManagerError):
+    pass
+
+
+class DriverNotInitialized(DriverError):
+    def __init__(self, driver: str) -> None:
+        super().__init__(f"Volume driver {driver} not initialized.")
+
+
+class UnsupportedDriver(VolumeManagerError):
+    pass
+
+
+def is_reschedulable(error: BaseException) -> bool:
+    """Cinder's rule: every failure is retried elsewhere except the listed kinds."""
+    return isinstance(error, Exception) and not isinstance(error, NotReschedulable)

@@ -1,0 +1,110 @@
+"""Wiring of one volume manager process (one backend): ``python -m services.volume``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+import grpc
+from sqlalchemy.exc import OperationalError
+
+from cindermesh.db.engine import Database, open_database
+from cindermesh.grpc_server import create_server, insecure_channel, serve_until_signal
+from cindermesh.settings import Settings, load_settings
+from cindermesh.telemetry.logs import setup_logging
+from cindermesh.telemetry.tracing import setup_tracing
+from cindermesh_pb.volume.v1 import volume_manager_pb2_grpc
+from services.volume.create_flow import FlowServices
+from services.volume.domain import backend_host
+from services.volume.drivers import create_driver
+from services.volume.manager import Manager
+from services.volume.registration import ServiceRegistration
+from services.volume.reporter import CapabilityReporter
+from services.volume.scheduler_client import SchedulerClient
+from services.volume.servicer import SERVICE_NAME, VolumeManagerServicer
+
+__all__ = ["main", "serve"]
+
+SERVICE = "cindermesh-volume"
+#: Seconds in-flight work may take to finish when stopping.
+STOP_GRACE = 5.0
+
+log = logging.getLogger(__name__)
+
+
+async def _create_schema(db: Database, attempts: int = 3) -> None:
+    """Idempotent; retried because several processes may race to create it on first start."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await db.create_schema()
+            return
+        except OperationalError:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.2 * attempt)
+
+
+async def serve(settings: Settings, backend_name: str) -> None:
+    """Runs the volume manager of ``backend_name`` until SIGTERM or SIGINT."""
+    backend = settings.backend(backend_name)
+    provider = setup_tracing(SERVICE, settings.data_dir)
+    setup_logging(SERVICE)
+    db = open_database(settings)
+    driver = create_driver(settings, backend)
+    channel = insecure_channel(f"{settings.scheduler.host}:{settings.scheduler.port}")
+    try:
+        await _create_schema(db)
+        await driver.do_setup()
+        registration = ServiceRegistration(db, settings, backend)
+        service_uuid = await registration.register()
+        scheduler = SchedulerClient(channel)
+        reporter = CapabilityReporter(settings, backend, driver, scheduler)
+        manager = Manager(
+            FlowServices(
+                db=db,
+                driver=driver,
+                scheduler=scheduler,
+                max_attempts=settings.scheduler.scheduler_max_attempts,
+                service_uuid=service_uuid,
+            ),
+            backend_host(settings.host_name, backend.name),
+            on_capacity_change=reporter.request_report,
+        )
+
+        def register(server: grpc.aio.Server) -> None:
+            volume_manager_pb2_grpc.add_VolumeManagerServicer_to_server(
+                VolumeManagerServicer(manager), server
+            )
+
+        server = create_server(register, [SERVICE_NAME])
+        registration.start()
+        reporter.start()
+        await manager.recover()
+
+        async def on_stop() -> None:
+            await manager.stop(STOP_GRACE)
+            await reporter.stop()
+            await registration.stop()
+
+        log.info("volume manager for %s (%s)", backend.name, backend.driver.value)
+        await serve_until_signal(server, backend.address, on_stop)
+    finally:
+        await channel.close(grace=None)
+        await driver.close()
+        await db.close()
+        provider.shutdown()
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = load_settings()
+    parser = argparse.ArgumentParser(prog="python -m services.volume", description=__doc__)
+    parser.add_argument(
+        "--backend",
+        default=settings.backends[0].name if settings.backends else None,
+        help="backend to serve (default: the first configured one)",
+    )
+    args = parser.parse_args(argv)
+    if args.backend is None:
+        parser.error("no backend configured")
+    asyncio.run(serve(settings, args.backend))

@@ -1,0 +1,56 @@
+"""The calls this service makes to the scheduler, one thin method each."""
+
+from __future__ import annotations
+
+import grpc
+
+from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from services.volume.domain import CreateRequest, RetryState
+
+__all__ = ["RPC_TIMEOUT", "ReportStream", "SchedulerClient", "to_volume_spec"]
+
+#: Seconds a reschedule may take to be accepted.
+RPC_TIMEOUT = 10.0
+
+ReportStream = grpc.aio.StreamUnaryCall[
+    scheduler_pb2.CapabilityReport, scheduler_pb2.ReportCapabilitiesResponse
+]
+
+
+def to_volume_spec(request: CreateRequest) -> scheduler_pb2.VolumeSpec:
+    return scheduler_pb2.VolumeSpec(
+        volume_id=request.volume_id,
+        project_id=request.project_id,
+        size_gb=request.size_gb,
+        availability_zone=request.availability_zone,
+        volume_type=scheduler_pb2.VolumeTypeSpec(
+            id=request.volume_type.id,
+            name=request.volume_type.name,
+            extra_specs=dict(request.volume_type.extra_specs),
+        ),
+    )
+
+
+def to_retry_info(retry: RetryState) -> scheduler_pb2.RetryInfo:
+    return scheduler_pb2.RetryInfo(
+        num_attempts=retry.num_attempts, hosts=list(retry.hosts), last_error=retry.last_error
+    )
+
+
+class SchedulerClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = scheduler_pb2_grpc.SchedulerStub(channel)
+
+    async def reschedule(self, request: CreateRequest, retry: RetryState) -> None:
+        """Hands the volume back to the scheduler; returns once the scheduler accepted it."""
+        await self._stub.CreateVolume(
+            scheduler_pb2.ScheduleVolumeRequest(
+                spec=to_volume_spec(request), retry=to_retry_info(retry)
+            ),
+            timeout=RPC_TIMEOUT,
+        )
+
+    def report_stream(self) -> ReportStream:
+        """Opens a ReportCapabilities stream; write reports to it, ``done_writing`` to end."""
+        stream: ReportStream = self._stub.ReportCapabilities(None)
+        return stream

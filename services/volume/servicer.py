@@ -1,0 +1,94 @@
+"""The VolumeManager gRPC edge: validate, call the manager, map domain errors to status."""
+
+from __future__ import annotations
+
+import grpc
+
+from cindermesh_pb.scheduler.v1 import scheduler_pb2
+from cindermesh_pb.volume.v1 import volume_manager_pb2, volume_manager_pb2_grpc
+from services.volume.domain import CreateRequest, RetryState, VolumeTypeRef
+from services.volume.errors import (
+    VolumeManagerError,
+    VolumeNotFound,
+    VolumeStateChanged,
+    WrongBackend,
+)
+from services.volume.manager import Manager
+
+__all__ = ["SERVICE_NAME", "VolumeManagerServicer", "create_request_from_proto"]
+
+SERVICE_NAME: str = volume_manager_pb2.DESCRIPTOR.services_by_name["VolumeManager"].full_name
+
+#: Domain error -> gRPC status; the first matching class wins.
+_STATUS: tuple[tuple[type[VolumeManagerError], grpc.StatusCode], ...] = (
+    (VolumeNotFound, grpc.StatusCode.NOT_FOUND),
+    (VolumeStateChanged, grpc.StatusCode.FAILED_PRECONDITION),
+    (WrongBackend, grpc.StatusCode.FAILED_PRECONDITION),
+    (VolumeManagerError, grpc.StatusCode.INTERNAL),
+)
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+def _status_of(error: VolumeManagerError) -> grpc.StatusCode:
+    return next(code for kind, code in _STATUS if isinstance(error, kind))
+
+
+class InvalidRequest(ValueError):
+    pass
+
+
+def create_request_from_proto(
+    request: volume_manager_pb2.ManagerCreateVolumeRequest,
+) -> CreateRequest:
+    spec: scheduler_pb2.VolumeSpec = request.spec
+    if not spec.volume_id:
+        raise InvalidRequest("spec.volume_id is required")
+    if not request.host:
+        raise InvalidRequest("host is required")
+    if spec.size_gb <= 0:
+        raise InvalidRequest("spec.size_gb must be positive")
+    return CreateRequest(
+        volume_id=spec.volume_id,
+        project_id=spec.project_id,
+        size_gb=spec.size_gb,
+        availability_zone=spec.availability_zone,
+        volume_type=VolumeTypeRef(
+            id=spec.volume_type.id,
+            name=spec.volume_type.name,
+            extra_specs=tuple(sorted(spec.volume_type.extra_specs.items())),
+        ),
+        host=request.host,
+        retry=RetryState(
+            num_attempts=request.retry.num_attempts,
+            hosts=tuple(request.retry.hosts),
+            last_error=request.retry.last_error,
+        ),
+    )
+
+
+class VolumeManagerServicer(volume_manager_pb2_grpc.VolumeManagerServicer):
+    def __init__(self, manager: Manager) -> None:
+        self._manager = manager
+
+    async def CreateVolume(
+        self, request: volume_manager_pb2.ManagerCreateVolumeRequest, context: Context
+    ) -> volume_manager_pb2.ManagerCreateVolumeResponse:
+        try:
+            await self._manager.accept_create(create_request_from_proto(request))
+        except InvalidRequest as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.ManagerCreateVolumeResponse()
+
+    async def DeleteVolume(
+        self, request: volume_manager_pb2.ManagerDeleteVolumeRequest, context: Context
+    ) -> volume_manager_pb2.ManagerDeleteVolumeResponse:
+        if not request.volume_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "volume_id is required")
+        try:
+            await self._manager.accept_delete(request.volume_id)
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.ManagerDeleteVolumeResponse()

@@ -1,0 +1,191 @@
+"""The Scheduler service over real gRPC: a capability stream, a fake volume manager server,
+a real SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from cindermesh.db.engine import Database
+from cindermesh.db.models import VolumeStatus
+from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from cindermesh_pb.volume.v1 import volume_manager_pb2, volume_manager_pb2_grpc
+from services.scheduler.backend_state import BackendStates
+from services.scheduler.manager_client import GrpcVolumeManagers
+from services.scheduler.scheduling import Scheduler, SchedulerConfig
+from services.scheduler.servicer import SchedulerServicer
+
+from .conftest import SERVICE_UUID, USAGE, add_volume, get_volume, usages
+
+POOL_ID = "node1@file-1#pool1"
+
+
+class FakeVolumeManager(volume_manager_pb2_grpc.VolumeManagerServicer):
+    """Records what it was asked to create."""
+
+    def __init__(self) -> None:
+        self.created: list[volume_manager_pb2.ManagerCreateVolumeRequest] = []
+        self.called = asyncio.Event()
+
+    async def CreateVolume(self, request, context):  # type: ignore[no-untyped-def]
+        self.created.append(request)
+        self.called.set()
+        return volume_manager_pb2.ManagerCreateVolumeResponse()
+
+    async def DeleteVolume(self, request, context):  # type: ignore[no-untyped-def]
+        return volume_manager_pb2.ManagerDeleteVolumeResponse()
+
+
+@dataclass
+class Harness:
+    stub: scheduler_pb2_grpc.SchedulerStub
+    scheduler: Scheduler
+    manager: FakeVolumeManager
+    manager_address: str
+
+
+async def _server(register: Callable[[grpc.aio.Server], None]) -> tuple[grpc.aio.Server, str]:
+    server = grpc.aio.server()
+    register(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def harness(db: Database) -> AsyncIterator[Harness]:
+    manager = FakeVolumeManager()
+    manager_server, manager_address = await _server(
+        lambda s: volume_manager_pb2_grpc.add_VolumeManagerServicer_to_server(manager, s)
+    )
+    managers = GrpcVolumeManagers(timeout=5.0)
+    scheduler = Scheduler(BackendStates(), db, managers, SchedulerConfig(startup_wait=0))
+    server, address = await _server(
+        lambda s: scheduler_pb2_grpc.add_SchedulerServicer_to_server(
+            SchedulerServicer(scheduler), s
+        )
+    )
+    channel = grpc.aio.insecure_channel(address)
+    yield Harness(scheduler_pb2_grpc.SchedulerStub(channel), scheduler, manager, manager_address)
+    await scheduler.close()
+    await managers.close()
+    await channel.close()
+    await server.stop(None)
+    await manager_server.stop(None)
+
+
+def _report(address: str) -> scheduler_pb2.CapabilityReport:
+    return scheduler_pb2.CapabilityReport(
+        backend="node1@file-1",
+        volume_backend_name="file-1",
+        availability_zone="nova",
+        address=address,
+        pools=[
+            scheduler_pb2.PoolCapabilities(
+                pool_name="pool1",
+                total_capacity_gb=100,
+                free_capacity_gb=100,
+                thin_provisioning_support=True,
+                max_over_subscription_ratio=20,
+            )
+        ],
+    )
+
+
+def _create(volume_id: str, size: int = 10) -> scheduler_pb2.ScheduleVolumeRequest:
+    return scheduler_pb2.ScheduleVolumeRequest(
+        spec=scheduler_pb2.VolumeSpec(
+            volume_id=volume_id,
+            project_id="p1",
+            size_gb=size,
+            availability_zone="nova",
+            volume_type=scheduler_pb2.VolumeTypeSpec(id="t", name="__DEFAULT__"),
+        )
+    )
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_reported_backend_gets_the_volume(harness: Harness, db: Database) -> None:
+    stream = harness.stub.ReportCapabilities()
+    await stream.write(_report(harness.manager_address))
+    await _until(lambda: harness.scheduler.states.pool(POOL_ID) is not None)
+    await add_volume(db, "vol-1")
+
+    await harness.stub.CreateVolume(_create("vol-1"))
+    async with asyncio.timeout(5):
+        await harness.manager.called.wait()
+
+    (sent,) = harness.manager.created
+    assert (sent.host, sent.spec.volume_id, sent.spec.size_gb) == (POOL_ID, "vol-1", 10)
+    assert (sent.retry.num_attempts, list(sent.retry.hosts)) == (0, [])
+    row = await get_volume(db, "vol-1")
+    assert (row.host, row.service_uuid, row.status) == (POOL_ID, SERVICE_UUID, "creating")
+    state = harness.scheduler.states.pool(POOL_ID)
+    assert state is not None and state.free_capacity_gb == 90
+
+    await stream.done_writing()
+    await stream
+    await _until(lambda: harness.scheduler.states.pools() == [])
+
+
+async def test_no_backend_errors_the_volume_and_gives_quota_back_once(
+    harness: Harness, db: Database
+) -> None:
+    await add_volume(db, "vol-2")
+    for _ in range(2):
+        await harness.stub.CreateVolume(_create("vol-2"))
+        await harness.scheduler.close()
+
+    row = await get_volume(db, "vol-2")
+    assert row.status == VolumeStatus.ERROR
+    assert row.error_reason is not None
+    assert row.error_reason.startswith("No valid backend was found.")
+    assert (row.host, row.quota_held) == (None, False)
+    assert await usages(db) == {
+        resource: in_use - (1 if resource.startswith("volumes") else 10)
+        for resource, in_use in USAGE.items()
+    }
+    assert harness.manager.created == []
+
+
+async def test_unreachable_manager_errors_the_volume_and_frees_capacity(
+    harness: Harness, db: Database
+) -> None:
+    stream = harness.stub.ReportCapabilities()
+    await stream.write(_report("127.0.0.1:1"))
+    await _until(lambda: harness.scheduler.states.pool(POOL_ID) is not None)
+    await add_volume(db, "vol-3")
+
+    await harness.stub.CreateVolume(_create("vol-3"))
+    await harness.scheduler.close()
+
+    row = await get_volume(db, "vol-3")
+    assert (row.status, row.host, row.quota_held) == (VolumeStatus.ERROR, None, False)
+    assert row.error_reason is not None and "did not accept" in row.error_reason
+    state = harness.scheduler.states.pool(POOL_ID)
+    assert state is not None and state.free_capacity_gb == 100
+    await stream.done_writing()
+    await stream
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        scheduler_pb2.VolumeSpec(project_id="p1", size_gb=1),
+        scheduler_pb2.VolumeSpec(volume_id="v", size_gb=1),
+        scheduler_pb2.VolumeSpec(volume_id="v", project_id="p1", size_gb=0),
+    ],
+)
+async def test_invalid_request_is_refused(harness: Harness, spec: scheduler_pb2.VolumeSpec) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await harness.stub.CreateVolume(scheduler_pb2.ScheduleVolumeRequest(spec=spec))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
