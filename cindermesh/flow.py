@@ -42,9 +42,7 @@ async def run_flow(flow: str, steps: Sequence[Step[C]], state: C) -> None:
     started: list[Step[C]] = []
     for step in steps:
         started.append(step)
-        with tracer().start_as_current_span(
-            f"{flow}.{step.name}", record_exception=True
-        ) as span:
+        with tracer().start_as_current_span(f"{flow}.{step.name}", record_exception=True) as span:
             try:
                 await step.execute(state)
                 continue

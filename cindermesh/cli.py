@@ -1,0 +1,135 @@
+"""The ``cindermesh`` command: the whole product (``up``) or any one piece of it.
+
+    cindermesh up                    everything on loopback, in the foreground
+    cindermesh api | scheduler       one gRPC service
+    cindermesh volume --backend NAME one volume manager
+    cindermesh gateway               Envoy alone (config rendered into <data_dir>/envoy.yaml)
+    cindermesh trace-sink [--port N] a local OTLP/gRPC receiver writing <data_dir>/traces/
+    cindermesh trace REQUEST_ID      one request's span tree
+    cindermesh init-db               create the database schema
+
+Settings come from ``CINDERMESH_CONFIG`` (TOML) and ``CINDERMESH_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, cast
+
+from cindermesh.settings import Settings, load_settings
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cindermesh", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("up", help="start everything on loopback in the foreground")
+    commands.add_parser("api", help="run the api service (VolumeService)")
+    commands.add_parser("scheduler", help="run the scheduler service")
+    volume = commands.add_parser("volume", help="run the volume manager of one backend")
+    volume.add_argument("--backend", required=True, help="backend name from the config")
+    gateway = commands.add_parser("gateway", help="run Envoy, the REST gateway")
+    gateway.add_argument(
+        "--otlp-endpoint",
+        default=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+        help="OTLP/gRPC collector for Envoy's spans (default: $OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    gateway.add_argument("--log-level", default="warning", help="Envoy's log level")
+    sink = commands.add_parser("trace-sink", help="receive OTLP spans into <data_dir>/traces/")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=4317)
+    trace = commands.add_parser("trace", help="print one request's span tree")
+    trace.add_argument("request_id", metavar="REQUEST_ID")
+    commands.add_parser("init-db", help="create the database schema")
+    return parser
+
+
+ServeFn = Callable[..., Coroutine[Any, Any, None]]
+
+
+def _serve_function(module: str) -> ServeFn:
+    return cast(ServeFn, importlib.import_module(module).serve)
+
+
+def _run_service(name: str, settings: Settings, *args: str) -> int:
+    from cindermesh.telemetry.logs import setup_logging
+
+    setup_logging(name)
+    asyncio.run(_serve_function(f"services.{name}.main")(settings, *args))
+    return 0
+
+
+def _gateway(settings: Settings, otlp_endpoint: str, log_level: str) -> int:
+    from cindermesh.gateway_config import write_envoy_config
+    from cindermesh.launcher import envoy_command
+
+    config = write_envoy_config(settings, otlp_endpoint or None)
+    argv = envoy_command(config, settings, log_level)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)  # Envoy takes over this process and its signals
+
+
+def _trace(settings: Settings, request_id: str) -> int:
+    from cindermesh.telemetry.trace_tree import format_trace_tree
+    from cindermesh.telemetry.tracing import traces_dir
+
+    directory = traces_dir(settings.data_dir)
+    text = format_trace_tree(request_id, directory)
+    if text is None:
+        print(f"no spans for {request_id} in {directory}", file=sys.stderr)
+        return 1
+    print(text)
+    return 0
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command: str = args.command
+    if command == "up":
+        from cindermesh.launcher import Launcher
+
+        return asyncio.run(Launcher(settings).run())
+    if command in ("api", "scheduler"):
+        return _run_service(command, settings)
+    if command == "volume":
+        settings.backend(args.backend)  # fails early on an unknown name
+        return _run_service("volume", settings, args.backend)
+    if command == "gateway":
+        return _gateway(settings, args.otlp_endpoint, args.log_level)
+    if command == "trace-sink":
+        from cindermesh.telemetry.sink import serve_sink
+        from cindermesh.telemetry.tracing import traces_dir
+
+        asyncio.run(serve_sink(traces_dir(settings.data_dir), args.host, args.port))
+        return 0
+    if command == "trace":
+        return _trace(settings, args.request_id)
+    if command == "init-db":
+        from cindermesh.launcher import create_schema
+
+        asyncio.run(create_schema(settings))
+        print(f"schema created in {settings.db_url}")
+        return 0
+    raise AssertionError(f"unhandled command {command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except (OSError, ValueError) as error:
+        print(f"cindermesh: bad configuration: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _dispatch(args, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Renders Envoy's configuration for the REST gateway from ``deploy/envoy/envoy.yaml.tmpl``.
+
+The template holds the listener, the Lua filter (``deploy/envoy/cinder_rest.lua``), the gRPC-JSON
+transcoder and the api cluster; this module fills in addresses and paths and, when an OTLP
+endpoint is given, Envoy's OpenTelemetry tracer and the cluster it exports to.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from string import Template
+from urllib.parse import urlsplit
+
+from cindermesh.build_protos import DESCRIPTOR_SET, REPO_ROOT
+from cindermesh.settings import Settings
+
+__all__ = [
+    "GATEWAY_SERVICE_NAME",
+    "LUA_FILTER",
+    "TEMPLATE",
+    "otlp_address",
+    "render_envoy_config",
+    "write_envoy_config",
+]
+
+ENVOY_DIR = REPO_ROOT / "deploy" / "envoy"
+TEMPLATE = ENVOY_DIR / "envoy.yaml.tmpl"
+LUA_FILTER = ENVOY_DIR / "cinder_rest.lua"
+GATEWAY_SERVICE_NAME = "cindermesh-gateway"
+_OTLP_CLUSTER = "otlp_collector"
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def otlp_address(endpoint: str) -> tuple[str, int]:
+    """``host:port`` or an ``OTEL_EXPORTER_OTLP_ENDPOINT`` URL (``http://host:4317``)."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
+    if not parts.hostname:
+        raise ValueError(f"no host in OTLP endpoint {endpoint!r}")
+    return parts.hostname, parts.port or 4317
+
+
+def _tracing(service_name: str) -> str:
+    tracing = {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "grpc_service": {
+                    "envoy_grpc": {"cluster_name": _OTLP_CLUSTER},
+                    "timeout": "1s",
+                },
+                "service_name": service_name,
+            },
+        },
+        "custom_tags": [
+            {
+                "tag": "openstack.request_id",
+                "request_header": {"name": "x-openstack-request-id", "default_value": ""},
+            }
+        ],
+    }
+    return "tracing: " + json.dumps(tracing)
+
+
+def _otlp_cluster(host: str, port: int) -> str:
+    address = {"socket_address": {"address": host, "port_value": port}}
+    cluster = {
+        "name": _OTLP_CLUSTER,
+        "type": "STRICT_DNS" if not host.replace(".", "").isdigit() else "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            _HTTP_OPTIONS: {
+                "@type": f"type.googleapis.com/{_HTTP_OPTIONS}",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": _OTLP_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
+        },
+    }
+    return "- " + json.dumps(cluster)
+
+
+def render_envoy_config(
+    settings: Settings,
+    otlp_endpoint: str | None = None,
+    descriptor: Path = DESCRIPTOR_SET,
+) -> str:
+    """The YAML text; tracing is on when ``otlp_endpoint`` (``host:port`` or URL) is given."""
+    if not descriptor.is_file():
+        raise FileNotFoundError(
+            f"{descriptor} is missing: run `python -m cindermesh.build_protos` first"
+        )
+    tracing = otlp_cluster = "# tracing off: no OTLP endpoint"
+    if otlp_endpoint:
+        host, port = otlp_address(otlp_endpoint)
+        tracing = _tracing(GATEWAY_SERVICE_NAME)
+        otlp_cluster = _otlp_cluster(host, port)
+    return Template(TEMPLATE.read_text()).substitute(
+        gateway_host=settings.gateway.host,
+        gateway_port=settings.gateway.port,
+        admin_port=settings.gateway.admin_port,
+        api_host=settings.api.host,
+        api_port=settings.api.port,
+        lua_path=json.dumps(str(LUA_FILTER.resolve())),
+        descriptor_path=json.dumps(str(descriptor.resolve())),
+        tracing=tracing,
+        otlp_cluster=otlp_cluster,
+    )
+
+
+def write_envoy_config(settings: Settings, otlp_endpoint: str | None = None) -> Path:
+    """Writes ``<data_dir>/envoy.yaml`` and returns its path."""
+    path = settings.data_dir / "envoy.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_envoy_config(settings, otlp_endpoint))
+    return path

@@ -1,0 +1,5 @@
+from services.fake import serve as _serve
+
+
+async def serve(settings):  # type: ignore[no-untyped-def]
+    await _serve(f"{settings.scheduler.host}:{settings.scheduler.port}")

