@@ -13,7 +13,7 @@ from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from services.api.microversion import MIN_VERSION, Microversion
 from services.api.validation import validate_create
 
-GOLDEN = Path(__file__).resolve().parents[3].parent / "shared" / "anchor" / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 
 
 def _parse(body: str) -> api_pb2.VolumeCreate:
