@@ -65,7 +65,12 @@ def open_database(settings: Settings) -> Database:
     url = settings.db_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection per process: SQLite has one writer at a time anyway, and sessions
+        # queueing for the pool (FIFO, no sleep) beat connections retrying a busy lock (the
+        # busy handler sleeps up to 100 ms between tries). WAL keeps readers unblocked.
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     else:

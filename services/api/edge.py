@@ -65,6 +65,7 @@ class Edge:
                 version=version,
                 base_url=metadata.get(BASE_URL_HEADER, self._default_base_url),
                 project_in_url=bool(url_project_id),
+                original_path=metadata.get("x-envoy-original-path", ""),
             )
             result = await work(ctx)
         except CindermeshError as error:

@@ -18,6 +18,8 @@ class RequestContext:
     base_url: str
     #: Whether the URL carried the project (``/v3/{project_id}/...``); links then carry it too.
     project_in_url: bool
+    #: The REST path and query the client sent (empty for direct gRPC calls).
+    original_path: str = ""
 
     @property
     def project_id(self) -> str:

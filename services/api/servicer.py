@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from google.protobuf import struct_pb2
+
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as api_pb2_grpc
 from services.api.create_flow import CreateVolumeFlow
 from services.api.edge import Context, Edge
 from services.api.request_context import RequestContext
 from services.api.views import volume_summary, volume_view
+from services.api.volume_list import ListPage, next_link, parse_list_query
 from services.api.volumes import VolumeOperations
 
 __all__ = ["VolumeServicer"]
@@ -41,10 +44,12 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         self, request: api_pb2.ListVolumesRequest, context: Context
     ) -> api_pb2.ListVolumeSummariesResponse:
         async def work(ctx: RequestContext) -> api_pb2.ListVolumeSummariesResponse:
-            records = await self._volumes.list(ctx)
-            return api_pb2.ListVolumeSummariesResponse(
-                volumes=[volume_summary(ctx, r.volume) for r in records]
+            page, _ = await self._volumes.list(ctx, parse_list_query(ctx, request), False)
+            response = api_pb2.ListVolumeSummariesResponse(
+                volumes=[volume_summary(ctx, v) for v in page.volumes]
             )
+            _paginate(response, ctx, page, "volumes")
+            return response
 
         return await self._edge.handle(context, request.project_id, work)
 
@@ -52,10 +57,12 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         self, request: api_pb2.ListVolumesRequest, context: Context
     ) -> api_pb2.ListVolumesResponse:
         async def work(ctx: RequestContext) -> api_pb2.ListVolumesResponse:
-            records = await self._volumes.list(ctx)
-            return api_pb2.ListVolumesResponse(
+            page, records = await self._volumes.list(ctx, parse_list_query(ctx, request), True)
+            response = api_pb2.ListVolumesResponse(
                 volumes=[volume_view(ctx, r, extended=True) for r in records]
             )
+            _paginate(response, ctx, page, "volumes/detail")
+            return response
 
         return await self._edge.handle(context, request.project_id, work)
 
@@ -69,3 +76,17 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         return await self._edge.handle(
             context, request.project_id, work, http_status=202, no_body=True
         )
+
+
+def _paginate(
+    response: api_pb2.ListVolumesResponse | api_pb2.ListVolumeSummariesResponse,
+    ctx: RequestContext,
+    page: ListPage,
+    resource: str,
+) -> None:
+    if page.count is not None:
+        response.count = page.count
+    for link in next_link(ctx, page, ctx.original_path, resource) or ():
+        entry = struct_pb2.Struct()
+        entry.update(link)
+        response.volumes_links.values.add().struct_value.CopyFrom(entry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import col, delete, select
+from sqlmodel import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import quota
@@ -16,6 +16,7 @@ from services.api.clients import VolumeManagerClients
 from services.api.lookups import find_volume, records_for
 from services.api.request_context import RequestContext
 from services.api.views import VolumeRecord
+from services.api.volume_list import ListPage, ListQuery, list_page
 
 __all__ = ["VolumeOperations", "parse_bool_param"]
 
@@ -52,16 +53,14 @@ class VolumeOperations:
             volume = await find_volume(session, ctx, volume_id)
             return (await records_for(session, [volume]))[0]
 
-    async def list(self, ctx: RequestContext) -> list[VolumeRecord]:
-        """The caller's project's volumes, newest first (Cinder's default sort)."""
-        query = (
-            select(Volume)
-            .where(Volume.project_id == ctx.project_id)
-            .order_by(col(Volume.created_at).desc(), col(Volume.id).desc())
-        )
+    async def list(
+        self, ctx: RequestContext, query: ListQuery, with_records: bool
+    ) -> tuple[ListPage, list[VolumeRecord]]:
+        """A page of volumes (the caller's project's unless an admin asks for all)."""
         async with self._db.session() as session:
-            volumes = list(await session.exec(query))
-            return await records_for(session, volumes)
+            page = await list_page(session, ctx, query)
+            records = await records_for(session, page.volumes) if with_records else []
+            return page, records
 
     async def delete(self, ctx: RequestContext, volume_id: str, cascade: str, force: str) -> None:
         """Marks the volume ``deleting`` and hands it to its volume manager.

@@ -1,0 +1,252 @@
+"""Listing volumes as Cinder does: filters, sorting, limit/marker/offset pagination, count and
+the ``volumes_links`` next-page link."""
+
+from __future__ import annotations
+
+import ast
+import json
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, true
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from cindermesh.db.models import Volume, VolumeMetadata
+from cindermesh.errors import InvalidInput, NotFound
+from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
+from services.api.request_context import RequestContext
+
+__all__ = ["ListPage", "ListQuery", "list_page", "next_link", "parse_list_query"]
+
+MAX_LIMIT = 1000
+_SORT_COLUMNS: dict[str, Any] = {
+    "id": Volume.id,
+    "name": Volume.name,
+    "display_name": Volume.name,
+    "status": Volume.status,
+    "size": Volume.size,
+    "availability_zone": Volume.availability_zone,
+    "created_at": Volume.created_at,
+    "updated_at": Volume.updated_at,
+    "volume_type_id": Volume.volume_type_id,
+    "user_id": Volume.user_id,
+    "project_id": Volume.project_id,
+    "bootable": Volume.bootable,
+    "host": Volume.host,
+}
+_TRUE = {"1", "t", "true", "on", "y", "yes"}
+_FALSE = {"0", "f", "false", "off", "n", "no"}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    limit: int | None = None
+    marker: str | None = None
+    offset: int = 0
+    sort: tuple[tuple[str, str], ...] = (("created_at", "desc"), ("id", "desc"))
+    with_count: bool = False
+    all_tenants: bool = False
+    filters: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] | None = None
+    #: A metadata filter that is not a dict: Cinder matches nothing.
+    match_nothing: bool = False
+
+
+@dataclass(frozen=True)
+class ListPage:
+    volumes: list[Volume]
+    count: int | None
+    limit: int
+
+
+def _int_param(name: str, value: str, minimum: int, message_min: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{name} param must be an integer") from None
+    if number < minimum:
+        raise InvalidInput(message_min)
+    return number
+
+
+def _bool_param(value: str) -> bool:
+    lowered = value.strip().lower()
+    return lowered in _TRUE
+
+
+def _parse_sort(request: api_pb2.ListVolumesRequest) -> tuple[tuple[str, str], ...]:
+    keys: list[str] = []
+    dirs: list[str] = []
+    if request.HasField("sort"):
+        if request.HasField("sort_key") or request.HasField("sort_dir"):
+            raise InvalidInput(
+                "The 'sort_key' and 'sort_dir' parameters are deprecated and cannot be used "
+                "with the 'sort' parameter."
+            )
+        for item in request.sort.split(","):
+            key, _, direction = item.strip().partition(":")
+            keys.append(key.strip())
+            dirs.append(direction.strip() or "desc")
+    else:
+        if request.HasField("sort_key"):
+            keys = [k.strip() for k in request.sort_key.split(",")]
+        if request.HasField("sort_dir"):
+            dirs = [d.strip() for d in request.sort_dir.split(",")]
+        if len(dirs) > max(len(keys), 1):
+            raise InvalidInput(
+                "Invalid input received: Sort direction array size exceeds sort key array size."
+            )
+        dirs += ["desc"] * (len(keys) - len(dirs))
+        if not keys:
+            keys = ["created_at"]
+            dirs = dirs or ["desc"]
+    for key in keys:
+        if key not in _SORT_COLUMNS:
+            raise InvalidInput("Invalid input received: Invalid sort key")
+    for direction in dirs:
+        if direction not in ("asc", "desc"):
+            raise InvalidInput(
+                "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'."
+            )
+    keys = ["name" if k == "display_name" else k for k in keys]
+    pairs = list(zip(keys, dirs, strict=True))
+    for tail in ("created_at", "id"):
+        if tail not in keys:
+            pairs.append((tail, dirs[0]))
+    return tuple(pairs)
+
+
+def _parse_metadata(value: str) -> dict[str, str] | None:
+    """Cinder evaluates the filter as a literal; anything but a dict matches nothing."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return None
+    if not isinstance(parsed, dict):
+        return None
+    return {str(k): str(v) for k, v in parsed.items()}
+
+
+def parse_list_query(ctx: RequestContext, request: api_pb2.ListVolumesRequest) -> ListQuery:
+    limit = None
+    if request.HasField("limit"):
+        limit = _int_param("limit", request.limit, 0, "limit param must be positive")
+    offset = 0
+    if request.HasField("offset"):
+        try:
+            offset = int(request.offset)
+        except ValueError:
+            raise InvalidInput("offset must be an integer") from None
+        if offset < 0:
+            raise InvalidInput("offset must be >= 0")
+    filters = {
+        name: getattr(request, name)
+        for name in ("name", "status", "availability_zone", "bootable", "size")
+        if request.HasField(name)
+    }
+    return ListQuery(
+        limit=limit,
+        marker=request.marker if request.HasField("marker") else None,
+        offset=offset,
+        sort=_parse_sort(request),
+        with_count=(
+            ctx.version.at_least(45)
+            and request.HasField("with_count")
+            and _bool_param(request.with_count)
+        ),
+        all_tenants=(
+            ctx.caller.is_admin
+            and request.HasField("all_tenants")
+            and _bool_param(request.all_tenants)
+        ),
+        filters=filters,
+        metadata=_parse_metadata(request.metadata) if request.HasField("metadata") else None,
+        match_nothing=request.HasField("metadata") and _parse_metadata(request.metadata) is None,
+    )
+
+
+def _conditions(ctx: RequestContext, query: ListQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if not query.all_tenants:
+        conditions.append(col(Volume.project_id) == ctx.project_id)
+    for name, value in query.filters.items():
+        if name == "bootable":
+            conditions.append(col(Volume.bootable) == (value.strip().lower() in _TRUE))
+        elif name == "size":
+            conditions.append(col(Volume.size) == (int(value) if value.isdigit() else -1))
+        else:
+            conditions.append(col(_SORT_COLUMNS[name]) == value)
+    if query.metadata is not None:
+        for key, value in query.metadata.items():
+            conditions.append(
+                col(Volume.id).in_(
+                    select(VolumeMetadata.volume_id).where(
+                        VolumeMetadata.key == key, VolumeMetadata.value == value
+                    )
+                )
+            )
+    if query.match_nothing:
+        conditions.append(~true())
+    return conditions
+
+
+def _after_marker(query: ListQuery, marker: Volume) -> ColumnElement[bool]:
+    """Rows strictly after the marker in the sort order (oslo's paginate_query)."""
+    alternatives: list[ColumnElement[bool]] = []
+    for index, (key, direction) in enumerate(query.sort):
+        equal = [col(_SORT_COLUMNS[k]) == getattr(marker, k) for k, _ in query.sort[:index]]
+        column = col(_SORT_COLUMNS[key])
+        value = getattr(marker, key)
+        beyond = column < value if direction == "desc" else column > value
+        alternatives.append(and_(*equal, beyond))
+    return or_(*alternatives)
+
+
+async def list_page(session: AsyncSession, ctx: RequestContext, query: ListQuery) -> ListPage:
+    conditions = _conditions(ctx, query)
+    statement: SelectOfScalar[Volume] = select(Volume).where(*conditions)
+    count = None
+    if query.with_count:
+        count_statement = select(func.count()).select_from(Volume).where(*conditions)
+        count = (await session.exec(count_statement)).one()
+    if query.marker is not None:
+        marker = (
+            await session.exec(select(Volume).where(*conditions, Volume.id == query.marker))
+        ).first()
+        if marker is None:
+            raise NotFound(f"Volume {query.marker} could not be found.")
+        statement = statement.where(_after_marker(query, marker))
+    for key, direction in query.sort:
+        column = col(_SORT_COLUMNS[key])
+        statement = statement.order_by(column.desc() if direction == "desc" else column.asc())
+    limit = min(query.limit if query.limit is not None else MAX_LIMIT, MAX_LIMIT)
+    statement = statement.offset(query.offset).limit(limit)
+    volumes = list(await session.exec(statement))
+    return ListPage(volumes, count, limit)
+
+
+def next_link(
+    ctx: RequestContext, page: ListPage, original_path: str, resource: str
+) -> list[dict[str, str]] | None:
+    """Cinder's rule: a next link when the page is full (or the count says more remain)."""
+    if not page.volumes:
+        return None
+    item_count = page.count if page.count else len(page.volumes)
+    if page.limit > item_count:
+        return None
+    query = urllib.parse.urlsplit(original_path).query
+    params = [(k, v) for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True)]
+    marker = page.volumes[-1].id
+    if any(k == "marker" for k, _ in params):
+        params = [(k, marker if k == "marker" else v) for k, v in params]
+    else:
+        params.append(("marker", marker))
+    prefix = f"{ctx.project_id}/" if ctx.project_in_url else ""
+    href = f"{ctx.base_url}/v3/{prefix}{resource}?{urllib.parse.urlencode(params)}"
+    return [{"rel": "next", "href": href}]
