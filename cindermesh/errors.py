@@ -10,6 +10,7 @@ fault key are attached at the api's edge (``services/api/errors.py``), in one ta
     ├── NotAuthenticated      no usable token (401)
     ├── Forbidden             not allowed for this user (403)
     ├── NotFound              no such thing visible to the caller (404)
+    ├── Conflict              clashes with what exists (409)
     ├── QuotaExceeded         over a project quota (413)
     ├── VersionNotSupported   microversion out of range (406)
     ├── NoValidBackend        the scheduler found no backend (internal)
@@ -21,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "BackendUnavailable",
     "CindermeshError",
+    "Conflict",
     "Forbidden",
     "InvalidInput",
     "InvalidVolume",
@@ -64,6 +66,10 @@ class Forbidden(CindermeshError):
 
 
 class NotFound(CindermeshError):
+    pass
+
+
+class Conflict(CindermeshError):
     pass
 
 

@@ -15,6 +15,7 @@ import grpc
 from cindermesh.errors import (
     BackendUnavailable,
     CindermeshError,
+    Conflict,
     Forbidden,
     InvalidInput,
     NotAuthenticated,
@@ -38,6 +39,7 @@ _TABLE: tuple[tuple[type[CindermeshError], ErrorMapping], ...] = (
     (NotAuthenticated, ErrorMapping(grpc.StatusCode.UNAUTHENTICATED, 401, "unauthorized")),
     (Forbidden, ErrorMapping(grpc.StatusCode.PERMISSION_DENIED, 403, "forbidden")),
     (NotFound, ErrorMapping(grpc.StatusCode.NOT_FOUND, 404, "itemNotFound")),
+    (Conflict, ErrorMapping(grpc.StatusCode.ALREADY_EXISTS, 409, "conflictingRequest")),
     (QuotaExceeded, ErrorMapping(grpc.StatusCode.RESOURCE_EXHAUSTED, 413, "overLimit")),
     # Cinder answers an unsupported microversion with 406 and the generic fault key.
     (VersionNotSupported, ErrorMapping(grpc.StatusCode.INVALID_ARGUMENT, 406, "computeFault")),

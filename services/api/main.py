@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
+
 from cindermesh.db.engine import open_database
 from cindermesh.grpc_server import create_server, serve_until_signal
 from cindermesh.settings import Settings, load_settings
@@ -28,16 +30,20 @@ async def serve(settings: Settings) -> None:
     await db.create_schema()
     scheduler = SchedulerClient(f"{settings.scheduler.host}:{settings.scheduler.port}")
     managers = VolumeManagerClients()
-    servicer = VolumeServicer(
-        Edge(settings),
-        CreateVolumeFlow(db, settings, scheduler),
-        VolumeOperations(db, managers),
+    edge = Edge(settings)
+    volumes = VolumeServicer(
+        edge, CreateVolumeFlow(db, settings, scheduler), VolumeOperations(db, managers)
     )
-    full_name = volume_service_pb2.DESCRIPTOR.services_by_name["VolumeService"].full_name
-    server = create_server(
-        lambda s: volume_service_pb2_grpc.add_VolumeServiceServicer_to_server(servicer, s),
-        [full_name],
-    )
+
+    # The public services, each registered explicitly; the gateway transcodes every service
+    # of the cindermesh.api.v1 package.
+    def register(server: grpc.aio.Server) -> None:
+        volume_service_pb2_grpc.add_VolumeServiceServicer_to_server(volumes, server)
+
+    service_names = [
+        volume_service_pb2.DESCRIPTOR.services_by_name["VolumeService"].full_name,
+    ]
+    server = create_server(register, service_names)
 
     async def on_stop() -> None:
         await scheduler.close()
