@@ -32,7 +32,9 @@ def _normalise(value: object) -> JsonValue:
     if isinstance(value, list):
         return [_normalise(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _normalise(v) for k, v in value.items()}
+        # A protobuf Struct does not keep the JSON's key order; sorted keys are deterministic
+        # (and match Cinder's messages whenever the client sent them sorted).
+        return {str(k): _normalise(value[k]) for k in sorted(value)}
     assert value is None or isinstance(value, bool | int | float | str)
     return value
 

@@ -11,16 +11,24 @@ from services.api.edge import Context, Edge
 from services.api.request_context import RequestContext
 from services.api.views import volume_summary, volume_view
 from services.api.volume_list import ListPage, next_link, parse_list_query
+from services.api.volume_updates import VolumeUpdates, parse_meta, parse_metadata, parse_update
 from services.api.volumes import VolumeOperations
 
 __all__ = ["VolumeServicer"]
 
 
 class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
-    def __init__(self, edge: Edge, create_flow: CreateVolumeFlow, volumes: VolumeOperations):
+    def __init__(
+        self,
+        edge: Edge,
+        create_flow: CreateVolumeFlow,
+        volumes: VolumeOperations,
+        updates: VolumeUpdates,
+    ) -> None:
         self._edge = edge
         self._create_flow = create_flow
         self._volumes = volumes
+        self._updates = updates
 
     async def CreateVolume(
         self, request: api_pb2.CreateVolumeRequest, context: Context
@@ -65,6 +73,73 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
             return response
 
         return await self._edge.handle(context, request.project_id, work)
+
+    async def UpdateVolume(
+        self, request: api_pb2.UpdateVolumeRequest, context: Context
+    ) -> api_pb2.VolumeResponse:
+        async def work(ctx: RequestContext) -> api_pb2.VolumeResponse:
+            change = parse_update(request.volume, request.HasField("volume"), ctx)
+            record = await self._updates.update(ctx, request.volume_id, change)
+            return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
+
+        return await self._edge.handle(context, request.project_id, work)
+
+    async def GetVolumeMetadata(
+        self, request: api_pb2.VolumeMetadataRequest, context: Context
+    ) -> api_pb2.VolumeMetadataResponse:
+        async def work(ctx: RequestContext) -> api_pb2.VolumeMetadataResponse:
+            metadata = await self._updates.get_metadata(ctx, request.volume_id)
+            return api_pb2.VolumeMetadataResponse(metadata=metadata)
+
+        return await self._edge.handle(context, request.project_id, work)
+
+    async def CreateVolumeMetadata(
+        self, request: api_pb2.VolumeMetadataRequest, context: Context
+    ) -> api_pb2.VolumeMetadataResponse:
+        return await self._set_metadata(request, context, replace=False)
+
+    async def ReplaceVolumeMetadata(
+        self, request: api_pb2.VolumeMetadataRequest, context: Context
+    ) -> api_pb2.VolumeMetadataResponse:
+        return await self._set_metadata(request, context, replace=True)
+
+    async def _set_metadata(
+        self, request: api_pb2.VolumeMetadataRequest, context: Context, replace: bool
+    ) -> api_pb2.VolumeMetadataResponse:
+        async def work(ctx: RequestContext) -> api_pb2.VolumeMetadataResponse:
+            wanted = parse_metadata(request.metadata, request.HasField("metadata"))
+            metadata = await self._updates.set_metadata(ctx, request.volume_id, wanted, replace)
+            return api_pb2.VolumeMetadataResponse(metadata=metadata)
+
+        return await self._edge.handle(context, request.project_id, work)
+
+    async def GetVolumeMetadataItem(
+        self, request: api_pb2.VolumeMetadataItemRequest, context: Context
+    ) -> api_pb2.VolumeMetadataItemResponse:
+        async def work(ctx: RequestContext) -> api_pb2.VolumeMetadataItemResponse:
+            key, value = await self._updates.get_item(ctx, request.volume_id, request.key)
+            return api_pb2.VolumeMetadataItemResponse(meta={key: value})
+
+        return await self._edge.handle(context, request.project_id, work)
+
+    async def UpdateVolumeMetadataItem(
+        self, request: api_pb2.VolumeMetadataItemRequest, context: Context
+    ) -> api_pb2.VolumeMetadataItemResponse:
+        async def work(ctx: RequestContext) -> api_pb2.VolumeMetadataItemResponse:
+            key, value = parse_meta(request.meta, request.HasField("meta"), request.key)
+            await self._updates.set_item(ctx, request.volume_id, key, value)
+            return api_pb2.VolumeMetadataItemResponse(meta={key: value})
+
+        return await self._edge.handle(context, request.project_id, work)
+
+    async def DeleteVolumeMetadataItem(
+        self, request: api_pb2.VolumeMetadataItemRequest, context: Context
+    ) -> api_pb2.DeleteVolumeMetadataItemResponse:
+        async def work(ctx: RequestContext) -> api_pb2.DeleteVolumeMetadataItemResponse:
+            await self._updates.delete_item(ctx, request.volume_id, request.key)
+            return api_pb2.DeleteVolumeMetadataItemResponse()
+
+        return await self._edge.handle(context, request.project_id, work, no_body=True)
 
     async def DeleteVolume(
         self, request: api_pb2.DeleteVolumeRequest, context: Context

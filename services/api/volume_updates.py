@@ -1,0 +1,182 @@
+"""Changing a volume: ``PUT /volumes/{id}`` and the metadata sub-resource.
+
+Bodies arrive as ``google.protobuf.Value``s and are checked against Cinder's JSON schemas
+(update: ``volume`` with name/description/metadata and nothing else; metadata: a flat map of
+strings; ``meta``: exactly one key), with Cinder's messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf import struct_pb2
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cindermesh.db.engine import Database
+from cindermesh.db.models import Volume, VolumeMetadata, utcnow
+from cindermesh.errors import InvalidInput, NotFound
+from services.api.json_values import JsonValue, invalid_field, not_of_type, to_python
+from services.api.lookups import find_volume, records_for
+from services.api.request_context import RequestContext
+from services.api.validation import check_description, check_metadata, check_name
+from services.api.views import VolumeRecord
+
+__all__ = ["VolumeChange", "VolumeUpdates", "parse_meta", "parse_metadata", "parse_update"]
+
+_UPDATE_KEYS = ("name", "display_name", "description", "display_description", "metadata")
+
+
+@dataclass(frozen=True)
+class VolumeChange:
+    """What an update asks for: only the fields flagged ``set_*`` (or a metadata) change."""
+
+    set_name: bool = False
+    name: str | None = None
+    set_description: bool = False
+    description: str | None = None
+    #: Replaces all metadata when given.
+    metadata: dict[str, str] | None = None
+
+
+def _required(present: bool, name: str) -> None:
+    if not present:
+        raise InvalidInput(f"'{name}' is a required property")
+
+
+def _object(name: str, value: JsonValue) -> dict[str, JsonValue]:
+    if not isinstance(value, dict):
+        raise invalid_field(name, value, not_of_type(value, ("object",)))
+    return value
+
+
+def _unexpected(keys: list[str]) -> str:
+    listed = ", ".join(repr(k) for k in sorted(keys))
+    verb = "was" if len(keys) == 1 else "were"
+    return f"Additional properties are not allowed ({listed} {verb} unexpected)"
+
+
+def parse_update(body: struct_pb2.Value, present: bool, ctx: RequestContext) -> VolumeChange:
+    """Cinder's volume update schema."""
+    _required(present, "volume")
+    raw = to_python(body)
+    volume = _object("volume", raw)
+    names = {k: check_name(k, volume[k]) for k in ("name", "display_name") if k in volume}
+    descriptions = {
+        k: check_description(k, volume[k])
+        for k in ("description", "display_description")
+        if k in volume
+    }
+    metadata = (
+        check_metadata("metadata", volume["metadata"], allow_null=False)
+        if "metadata" in volume
+        else None
+    )
+    unexpected = [k for k in volume if k not in _UPDATE_KEYS]
+    if unexpected:
+        raise invalid_field("volume", raw, _unexpected(unexpected))
+    if ctx.version.at_least(53) and not volume:
+        raise invalid_field("volume", raw, f"{raw!r} is not valid under any of the given schemas")
+    return VolumeChange(
+        set_name=bool(names),
+        name=names.get("name", names.get("display_name")),
+        set_description=bool(descriptions),
+        description=descriptions.get("description", descriptions.get("display_description")),
+        metadata=metadata,
+    )
+
+
+def parse_metadata(body: struct_pb2.Value, present: bool) -> dict[str, str]:
+    """Cinder's ``{"metadata": {...}}`` schema (POST and PUT of the whole metadata)."""
+    _required(present, "metadata")
+    return check_metadata("metadata", to_python(body), allow_null=False)
+
+
+def parse_meta(body: struct_pb2.Value, present: bool, key: str) -> tuple[str, str]:
+    """Cinder's ``{"meta": {"<key>": "v"}}`` schema; the key must be the URL's."""
+    _required(present, "meta")
+    raw = to_python(body)
+    meta = check_metadata("meta", raw, allow_null=False)
+    if not meta:
+        raise invalid_field("meta", raw, f"{raw!r} should be non-empty")
+    if len(meta) > 1:
+        raise invalid_field("meta", raw, f"{raw!r} has too many properties")
+    if key not in meta:
+        raise InvalidInput("Request body and URI mismatch")
+    return key, meta[key]
+
+
+async def _metadata(session: AsyncSession, volume_id: str) -> dict[str, str]:
+    rows = await session.exec(select(VolumeMetadata).where(VolumeMetadata.volume_id == volume_id))
+    return {row.key: row.value for row in rows}
+
+
+async def _replace_metadata(
+    session: AsyncSession, volume_id: str, metadata: dict[str, str]
+) -> None:
+    await session.exec(delete(VolumeMetadata).where(VolumeMetadata.volume_id == volume_id))  # type: ignore[arg-type]
+    session.add_all(
+        VolumeMetadata(volume_id=volume_id, key=k, value=v) for k, v in metadata.items()
+    )
+
+
+def _touch(session: AsyncSession, volume: Volume) -> None:
+    volume.updated_at = utcnow()
+    session.add(volume)
+
+
+class VolumeUpdates:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def update(
+        self, ctx: RequestContext, volume_id: str, change: VolumeChange
+    ) -> VolumeRecord:
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            if change.set_name:
+                volume.name = change.name
+            if change.set_description:
+                volume.description = change.description
+            if change.metadata is not None:
+                await _replace_metadata(session, volume.id, change.metadata)
+            _touch(session, volume)
+            await session.flush()
+            return (await records_for(session, [volume]))[0]
+
+    async def get_metadata(self, ctx: RequestContext, volume_id: str) -> dict[str, str]:
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            return await _metadata(session, volume.id)
+
+    async def set_metadata(
+        self, ctx: RequestContext, volume_id: str, metadata: dict[str, str], replace: bool
+    ) -> dict[str, str]:
+        """Merges (POST) or replaces (PUT) the metadata; answers all of it."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            merged = metadata if replace else {**await _metadata(session, volume.id), **metadata}
+            await _replace_metadata(session, volume.id, merged)
+            _touch(session, volume)
+            return merged
+
+    async def get_item(self, ctx: RequestContext, volume_id: str, key: str) -> tuple[str, str]:
+        metadata = await self.get_metadata(ctx, volume_id)
+        if key not in metadata:
+            raise NotFound(f"Volume {volume_id} has no metadata with key {key}.")
+        return key, metadata[key]
+
+    async def set_item(self, ctx: RequestContext, volume_id: str, key: str, value: str) -> None:
+        await self.set_metadata(ctx, volume_id, {key: value}, replace=False)
+
+    async def delete_item(self, ctx: RequestContext, volume_id: str, key: str) -> None:
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            if key not in await _metadata(session, volume.id):
+                raise NotFound(f"Volume {volume_id} has no metadata with key {key}.")
+            await session.exec(
+                delete(VolumeMetadata).where(
+                    col(VolumeMetadata.volume_id) == volume.id, col(VolumeMetadata.key) == key
+                )
+            )
+            _touch(session, volume)
