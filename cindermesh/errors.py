@@ -11,6 +11,7 @@ fault key are attached at the api's edge (``services/api/errors.py``), in one ta
     ├── Forbidden             not allowed for this user (403)
     ├── NotFound              no such thing visible to the caller (404)
     ├── Conflict              clashes with what exists (409)
+    ├── PreconditionFailed    If-Match does not match (412, no body)
     ├── QuotaExceeded         over a project quota (413)
     ├── VersionNotSupported   microversion out of range (406)
     ├── NoValidBackend        the scheduler found no backend (internal)
@@ -30,6 +31,7 @@ __all__ = [
     "NoValidBackend",
     "NotAuthenticated",
     "NotFound",
+    "PreconditionFailed",
     "QuotaExceeded",
     "VersionNotSupported",
 ]
@@ -70,6 +72,10 @@ class NotFound(CindermeshError):
 
 
 class Conflict(CindermeshError):
+    pass
+
+
+class PreconditionFailed(CindermeshError):
     pass
 
 

@@ -3,6 +3,12 @@
 The template holds the listener, the Lua filter (``deploy/envoy/cinder_rest.lua``), the gRPC-JSON
 transcoder and the api cluster; this module fills in addresses and paths and, when an OTLP
 endpoint is given, Envoy's OpenTelemetry tracer and the cluster it exports to.
+
+What the gateway knows about the public API comes from the descriptor set
+(``build/cindermesh.pb``), never from lists kept here (see :func:`read_public_api`): the
+services the transcoder serves, the REST paths and methods the Lua filter needs to tell
+405 from 404, and the JSON keys it renames. They are rendered into the Lua source, which is
+inlined in the configuration.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from string import Template
 from urllib.parse import urlsplit
 
 from cindermesh.build_protos import DESCRIPTOR_SET, REPO_ROOT
+from cindermesh.gateway_api import PublicApi, read_public_api, render_lua_tables
 from cindermesh.settings import Settings
 
 __all__ = [
@@ -21,6 +28,7 @@ __all__ = [
     "TEMPLATE",
     "otlp_address",
     "render_envoy_config",
+    "render_lua_filter",
     "write_envoy_config",
 ]
 
@@ -83,6 +91,17 @@ def _otlp_cluster(host: str, port: int) -> str:
     return "- " + json.dumps(cluster)
 
 
+_TABLES_LINE = "local REST_ROUTES, KEY_RENAMES = {}, {} -- @generated-tables"
+
+
+def render_lua_filter(api: PublicApi) -> str:
+    """``deploy/envoy/cinder_rest.lua`` with its generated tables filled in."""
+    source = LUA_FILTER.read_text()
+    if source.count(_TABLES_LINE) != 1:
+        raise ValueError(f"{LUA_FILTER} must hold the line {_TABLES_LINE!r} exactly once")
+    return source.replace(_TABLES_LINE, render_lua_tables(api))
+
+
 def render_envoy_config(
     settings: Settings,
     otlp_endpoint: str | None = None,
@@ -98,14 +117,16 @@ def render_envoy_config(
         host, port = otlp_address(otlp_endpoint)
         tracing = _tracing(GATEWAY_SERVICE_NAME)
         otlp_cluster = _otlp_cluster(host, port)
+    api = read_public_api(descriptor)
     return Template(TEMPLATE.read_text()).substitute(
         gateway_host=settings.gateway.host,
         gateway_port=settings.gateway.port,
         admin_port=settings.gateway.admin_port,
         api_host=settings.api.host,
         api_port=settings.api.port,
-        lua_path=json.dumps(str(LUA_FILTER.resolve())),
+        lua_source=json.dumps(render_lua_filter(api)),
         descriptor_path=json.dumps(str(descriptor.resolve())),
+        services=json.dumps(list(api.services)),
         tracing=tracing,
         otlp_cluster=otlp_cluster,
     )

@@ -77,8 +77,14 @@ async def _usages(
     return usages
 
 
+def _over(limit: int, delta: int, usage: QuotaUsage) -> bool:
+    """Cinder's test: a negative limit is unlimited; only increments are refused."""
+    return limit >= 0 and delta >= 0 and limit < delta + usage.in_use + usage.reserved
+
+
 def _exceeded(resource: str, limit: int, requested: int, usage: QuotaUsage) -> QuotaExceeded:
-    if resource.startswith("gigabytes"):
+    """Cinder's message for the resource that decides (see ``reserve``)."""
+    if "gigabytes" in resource:
         consumed = usage.in_use + usage.reserved
         return QuotaExceeded(
             "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
@@ -97,14 +103,21 @@ async def reserve(
     deltas: Mapping[str, int],
     quotas: QuotaSettings,
 ) -> list[str]:
-    """Reserves ``deltas``; raises QuotaExceeded (nothing reserved) if a limit would be passed."""
+    """Reserves ``deltas``; raises QuotaExceeded (nothing reserved) if a limit would be passed.
+
+    As in Cinder, when several resources would go over, their names are sorted and the first
+    one decides the message (so ``gigabytes*`` wins over ``volumes*``).
+    """
     limits = await limits_for(session, project_id, quotas)
     usages = await _usages(session, project_id, list(deltas))
-    for resource, delta in deltas.items():
-        limit = limits.get(resource, UNLIMITED)
-        usage = usages[resource]
-        if delta > 0 and limit != UNLIMITED and usage.in_use + usage.reserved + delta > limit:
-            raise _exceeded(resource, limit, delta, usage)
+    overs = sorted(
+        resource
+        for resource, delta in deltas.items()
+        if _over(limits.get(resource, UNLIMITED), delta, usages[resource])
+    )
+    if overs:
+        first = overs[0]
+        raise _exceeded(first, limits[first], deltas[first], usages[first])
     reservations = [
         Reservation(project_id=project_id, resource=resource, delta=delta)
         for resource, delta in deltas.items()

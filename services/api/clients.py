@@ -30,6 +30,14 @@ class SchedulerClient:
         except grpc.aio.AioRpcError as error:
             raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
 
+    async def get_pools(self) -> list[scheduler_pb2.PoolInfo]:
+        """The pools of the scheduler's live backend states."""
+        try:
+            response = await self._stub.GetPools(scheduler_pb2.GetPoolsRequest(), timeout=_TIMEOUT)
+        except grpc.aio.AioRpcError as error:
+            raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
+        return list(response.pools)
+
     async def close(self) -> None:
         await self._channel.close(None)
 

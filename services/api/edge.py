@@ -18,7 +18,7 @@ import grpc
 from cindermesh.errors import CindermeshError, InvalidInput, VersionNotSupported
 from cindermesh.settings import Settings
 from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
-from services.api.auth import authenticate, check_url_project
+from services.api.auth import Caller, authenticate, check_url_project
 from services.api.errors import INTERNAL_MESSAGE, fault_body, map_error
 from services.api.microversion import parse_microversion
 from services.api.request_context import RequestContext
@@ -31,6 +31,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 log = logging.getLogger(__name__)
 
 VERSION_HEADER = "openstack-api-version"
+#: The caller of an anonymous call (``Edge.handle(..., anonymous=True)``).
+ANONYMOUS = Caller(user_id="", project_id="", is_admin=False)
 BASE_URL_HEADER = "x-cindermesh-base-url"
 
 
@@ -47,11 +49,17 @@ class Edge:
         work: Callable[[RequestContext], Awaitable[T]],
         http_status: int = 200,
         no_body: bool = False,
+        anonymous: bool = False,
     ) -> T:
+        """``anonymous``: served without a token (version discovery); any token is ignored."""
         metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         version_echo: str | None = None
         try:
-            caller = authenticate(metadata.get("x-auth-token"), self._admin_users)
+            caller = (
+                ANONYMOUS
+                if anonymous
+                else authenticate(metadata.get("x-auth-token"), self._admin_users)
+            )
             requested = metadata.get(VERSION_HEADER)
             try:
                 version = parse_microversion(requested)
@@ -66,6 +74,7 @@ class Edge:
                 base_url=metadata.get(BASE_URL_HEADER, self._default_base_url),
                 project_in_url=bool(url_project_id),
                 original_path=metadata.get("x-envoy-original-path", ""),
+                if_match=metadata.get("if-match"),
             )
             result = await work(ctx)
         except CindermeshError as error:
@@ -73,7 +82,7 @@ class Edge:
         except Exception as error:
             log.exception("unexpected error")
             await _abort(context, error, INTERNAL_MESSAGE, version_echo)
-        headers = _common_headers(version_echo)
+        headers = _common_headers(version_echo) + ctx.response_headers
         if http_status != 200:
             headers.append(("x-cindermesh-http-status", str(http_status)))
         if no_body:
@@ -94,9 +103,10 @@ async def _abort(context: Context, error: Exception, message: str, version: str 
     if isinstance(error, InvalidInput) and version is None:
         version = None  # a malformed version string: Cinder sends no version header
     headers = _common_headers(version)
-    headers += [
-        ("x-cindermesh-http-status", str(mapping.http_status)),
-        ("x-cindermesh-fault", fault_body(mapping, message)),
-    ]
+    headers.append(("x-cindermesh-http-status", str(mapping.http_status)))
+    if mapping.fault_key:
+        headers.append(("x-cindermesh-fault", fault_body(mapping, message)))
+    else:
+        headers.append(("x-cindermesh-no-body", "1"))
     await context.send_initial_metadata(headers)
     await context.abort(mapping.grpc_code, message)

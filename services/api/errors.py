@@ -20,6 +20,7 @@ from cindermesh.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    PreconditionFailed,
     QuotaExceeded,
     VersionNotSupported,
 )
@@ -40,6 +41,8 @@ _TABLE: tuple[tuple[type[CindermeshError], ErrorMapping], ...] = (
     (Forbidden, ErrorMapping(grpc.StatusCode.PERMISSION_DENIED, 403, "forbidden")),
     (NotFound, ErrorMapping(grpc.StatusCode.NOT_FOUND, 404, "itemNotFound")),
     (Conflict, ErrorMapping(grpc.StatusCode.ALREADY_EXISTS, 409, "conflictingRequest")),
+    # Cinder answers a failed If-Match with an empty body: no fault key.
+    (PreconditionFailed, ErrorMapping(grpc.StatusCode.FAILED_PRECONDITION, 412, "")),
     (QuotaExceeded, ErrorMapping(grpc.StatusCode.RESOURCE_EXHAUSTED, 413, "overLimit")),
     # Cinder answers an unsupported microversion with 406 and the generic fault key.
     (VersionNotSupported, ErrorMapping(grpc.StatusCode.INVALID_ARGUMENT, 406, "computeFault")),

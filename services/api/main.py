@@ -11,11 +11,30 @@ from cindermesh.grpc_server import create_server, serve_until_signal
 from cindermesh.settings import Settings, load_settings
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
-from cindermesh_pb.api.v1 import volume_service_pb2, volume_service_pb2_grpc
+from cindermesh_pb.api.v1 import (
+    info_service_pb2,
+    info_service_pb2_grpc,
+    quota_service_pb2,
+    quota_service_pb2_grpc,
+    type_service_pb2,
+    type_service_pb2_grpc,
+    version_service_pb2,
+    version_service_pb2_grpc,
+    volume_service_pb2,
+    volume_service_pb2_grpc,
+)
 from services.api.clients import SchedulerClient, VolumeManagerClients
 from services.api.create_flow import CreateVolumeFlow
 from services.api.edge import Edge
+from services.api.info import InfoOperations
+from services.api.info_servicer import InfoServicer
+from services.api.quota_servicer import QuotaServicer
+from services.api.quota_sets import QuotaSets
 from services.api.servicer import VolumeServicer
+from services.api.types_servicer import TypeServicer
+from services.api.version_servicer import VersionServicer
+from services.api.volume_types import VolumeTypeOperations
+from services.api.volume_updates import VolumeUpdates
 from services.api.volumes import VolumeOperations
 
 __all__ = ["main", "serve"]
@@ -32,16 +51,32 @@ async def serve(settings: Settings) -> None:
     managers = VolumeManagerClients()
     edge = Edge(settings)
     volumes = VolumeServicer(
-        edge, CreateVolumeFlow(db, settings, scheduler), VolumeOperations(db, managers)
+        edge,
+        CreateVolumeFlow(db, settings, scheduler),
+        VolumeOperations(db, managers),
+        VolumeUpdates(db),
     )
+    types = TypeServicer(edge, VolumeTypeOperations(db))
+    info = InfoServicer(edge, InfoOperations(db, settings, scheduler))
+    quotas = QuotaServicer(edge, QuotaSets(db, settings.quotas))
 
     # The public services, each registered explicitly; the gateway transcodes every service
     # of the cindermesh.api.v1 package.
+    versions = VersionServicer(edge)
+
     def register(server: grpc.aio.Server) -> None:
+        version_service_pb2_grpc.add_VersionServiceServicer_to_server(versions, server)
         volume_service_pb2_grpc.add_VolumeServiceServicer_to_server(volumes, server)
+        quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(quotas, server)
+        type_service_pb2_grpc.add_TypeServiceServicer_to_server(types, server)
+        info_service_pb2_grpc.add_InfoServiceServicer_to_server(info, server)
 
     service_names = [
+        version_service_pb2.DESCRIPTOR.services_by_name["VersionService"].full_name,
         volume_service_pb2.DESCRIPTOR.services_by_name["VolumeService"].full_name,
+        quota_service_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
+        type_service_pb2.DESCRIPTOR.services_by_name["TypeService"].full_name,
+        info_service_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
     ]
     server = create_server(register, service_names)
 

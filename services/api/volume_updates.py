@@ -7,6 +7,8 @@ strings; ``meta``: exactly one key), with Cinder's messages.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from google.protobuf import struct_pb2
@@ -15,14 +17,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumeMetadata, utcnow
-from cindermesh.errors import InvalidInput, NotFound
+from cindermesh.errors import InvalidInput, NotFound, PreconditionFailed
 from services.api.json_values import JsonValue, invalid_field, not_of_type, to_python
 from services.api.lookups import find_volume, records_for
 from services.api.request_context import RequestContext
 from services.api.validation import check_description, check_metadata, check_name
 from services.api.views import VolumeRecord
 
-__all__ = ["VolumeChange", "VolumeUpdates", "parse_meta", "parse_metadata", "parse_update"]
+__all__ = [
+    "VolumeChange",
+    "VolumeUpdates",
+    "metadata_etag",
+    "parse_meta",
+    "parse_metadata",
+    "parse_update",
+]
 
 _UPDATE_KEYS = ("name", "display_name", "description", "display_description", "metadata")
 
@@ -125,6 +134,12 @@ def _touch(session: AsyncSession, volume: Volume) -> None:
     session.add(volume)
 
 
+def metadata_etag(metadata: dict[str, str]) -> str:
+    """Cinder's checksum of the metadata document."""
+    document = json.dumps({"metadata": metadata}, sort_keys=True).encode()
+    return hashlib.md5(document, usedforsecurity=False).hexdigest()
+
+
 class VolumeUpdates:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -145,23 +160,41 @@ class VolumeUpdates:
             return (await records_for(session, [volume]))[0]
 
     async def get_metadata(self, ctx: RequestContext, volume_id: str) -> dict[str, str]:
-        async with self._db.session() as session:
-            volume = await find_volume(session, ctx, volume_id)
-            return await _metadata(session, volume.id)
+        """The metadata; from 3.15 with its ``ETag`` (for a later ``If-Match``)."""
+        metadata = await self._read_metadata(ctx, volume_id)
+        if ctx.version.at_least(15):
+            ctx.response_headers.append(("etag", metadata_etag(metadata)))
+        return metadata
 
     async def set_metadata(
         self, ctx: RequestContext, volume_id: str, metadata: dict[str, str], replace: bool
     ) -> dict[str, str]:
-        """Merges (POST) or replaces (PUT) the metadata; answers all of it."""
+        """Merges (POST) or replaces (PUT) the metadata; answers all of it.
+
+        From 3.15 a replace honours ``If-Match`` (412 when the metadata changed meanwhile).
+        """
         async with self._db.session() as session:
             volume = await find_volume(session, ctx, volume_id)
-            merged = metadata if replace else {**await _metadata(session, volume.id), **metadata}
+            current = await _metadata(session, volume.id)
+            if (
+                replace
+                and ctx.if_match is not None
+                and ctx.version.at_least(15)
+                and ctx.if_match != metadata_etag(current)
+            ):
+                raise PreconditionFailed("Request precondition failed.")
+            merged = metadata if replace else {**current, **metadata}
             await _replace_metadata(session, volume.id, merged)
             _touch(session, volume)
             return merged
 
+    async def _read_metadata(self, ctx: RequestContext, volume_id: str) -> dict[str, str]:
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            return await _metadata(session, volume.id)
+
     async def get_item(self, ctx: RequestContext, volume_id: str, key: str) -> tuple[str, str]:
-        metadata = await self.get_metadata(ctx, volume_id)
+        metadata = await self._read_metadata(ctx, volume_id)
         if key not in metadata:
             raise NotFound(f"Volume {volume_id} has no metadata with key {key}.")
         return key, metadata[key]

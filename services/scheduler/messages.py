@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections.abc import Mapping
+
+from google.protobuf import struct_pb2
 
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from cindermesh_pb.volume.v1 import volume_manager_pb2
-from services.scheduler.backend_state import BackendReport, PoolReport
+from services.scheduler.backend_state import BackendReport, CapabilityValue, PoolReport, PoolView
 from services.scheduler.spec import RetryState, ScheduleRequest, VolumeSpec, VolumeTypeSpec
 
 __all__ = [
     "backend_report_from_pb",
     "manager_request_to_pb",
+    "pool_view_to_pb",
     "schedule_request_from_pb",
 ]
+
+#: Capabilities Cinder's drivers report that cindermesh's backends do not support: shown with
+#: the value a Cinder driver without the feature reports.
+_UNSUPPORTED_CAPABILITIES: Mapping[str, bool | None] = {
+    "QoS_support": False,
+    "consistencygroup_support": False,
+    "replication_enabled": False,
+    "group_replication_enabled": False,
+    "filter_function": None,
+    "goodness_function": None,
+}
+#: Capabilities that travel as strings in a report but that Cinder's drivers report as numbers.
+_INTEGER_CAPABILITIES = ("total_volumes",)
 
 
 def schedule_request_from_pb(request: scheduler_pb2.ScheduleVolumeRequest) -> ScheduleRequest:
@@ -94,3 +112,28 @@ def manager_request_to_pb(
             num_attempts=retry.num_attempts, hosts=list(retry.hosts), last_error=retry.last_error
         ),
     )
+
+
+def _capability_value(value: CapabilityValue | None) -> CapabilityValue | None:
+    """A JSON value as Cinder shows it: an unbounded capacity is ``infinite``/``unknown``."""
+    if isinstance(value, float) and math.isinf(value):
+        return "infinite"
+    if isinstance(value, float) and math.isnan(value):
+        return "unknown"
+    return value
+
+
+def pool_view_to_pb(view: PoolView) -> scheduler_pb2.PoolInfo:
+    """One pool of ``get_pools``, its capabilities keyed as Cinder's drivers report them."""
+    capabilities: dict[str, CapabilityValue | None] = dict(_UNSUPPORTED_CAPABILITIES)
+    capabilities.update(view.capabilities)
+    if "provisioned_capacity_gb" not in capabilities:
+        # What the scheduler assumes when a backend does not report it.
+        capabilities["provisioned_capacity_gb"] = capabilities.get("allocated_capacity_gb", 0)
+    for key in _INTEGER_CAPABILITIES:
+        value = capabilities.get(key)
+        if isinstance(value, str) and value.lstrip("-").isdigit():
+            capabilities[key] = int(value)
+    struct = struct_pb2.Struct()
+    struct.update({k: _capability_value(v) for k, v in capabilities.items()})
+    return scheduler_pb2.PoolInfo(name=view.name, capabilities=struct)

@@ -8,7 +8,11 @@ from collections.abc import AsyncIterator
 import grpc
 
 from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
-from services.scheduler.messages import backend_report_from_pb, schedule_request_from_pb
+from services.scheduler.messages import (
+    backend_report_from_pb,
+    pool_view_to_pb,
+    schedule_request_from_pb,
+)
 from services.scheduler.scheduling import Scheduler
 
 __all__ = ["SchedulerServicer"]
@@ -66,3 +70,14 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                 states.remove(backend, stream)
             log.info("capability stream of %s ended", ", ".join(sorted(backends)) or "-")
         return scheduler_pb2.ReportCapabilitiesResponse()
+
+    async def GetPools(
+        self,
+        request: scheduler_pb2.GetPoolsRequest,
+        context: grpc.aio.ServicerContext[
+            scheduler_pb2.GetPoolsRequest, scheduler_pb2.GetPoolsResponse
+        ],
+    ) -> scheduler_pb2.GetPoolsResponse:
+        """The pools of the backends whose capability streams are open, as last reported."""
+        views = self._scheduler.states.pool_views()
+        return scheduler_pb2.GetPoolsResponse(pools=[pool_view_to_pb(v) for v in views])

@@ -302,3 +302,25 @@ def test_project_less_urls(cluster: Cluster, project: str) -> None:
     assert [v["id"] for v in listed["volumes"]] == [volume["id"]]
     assert client.delete(url, headers=hdrs).status_code == 202
     wait_for_404(client, url, hdrs)
+
+
+def test_metadata_etag_and_if_match(api: Api) -> None:
+    volume = api.create(metadata={"a": "1", "b": "2"})
+    path = f"/volumes/{volume['id']}/metadata"
+    assert "etag" not in api.request("GET", path).headers
+    shown = api.request("GET", path, version="3.15")
+    etag = shown.headers["etag"]
+    stale = api.client.put(
+        api.base + path,
+        headers={**api.hdrs("3.15"), "If-Match": "0" * 32},
+        json={"metadata": {"a": "1"}},
+    )
+    assert stale.status_code == 412 and stale.content == b""
+    fresh = api.client.put(
+        api.base + path,
+        headers={**api.hdrs("3.15"), "If-Match": etag},
+        json={"metadata": {"a": "1"}},
+    )
+    assert fresh.status_code == 200
+    assert fresh.json() == {"metadata": {"a": "1"}}
+    assert api.request("GET", path, version="3.15").headers["etag"] != etag

@@ -21,6 +21,8 @@ from google.protobuf import struct_pb2
 from cindermesh.gateway_config import write_envoy_config
 from cindermesh.settings import ApiSettings, GatewaySettings, Settings
 from cindermesh.telemetry.sink import OtlpSink
+from cindermesh_pb.api.v1 import version_service_pb2 as version_pb
+from cindermesh_pb.api.v1 import version_service_pb2_grpc as version_pb_grpc
 from cindermesh_pb.api.v1 import volume_service_pb2 as pb
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as pb_grpc
 
@@ -108,6 +110,32 @@ class FakeVolumeService(pb_grpc.VolumeServiceServicer):
         return pb.DeleteVolumeResponse()
 
 
+class FakeVersionService(version_pb_grpc.VersionServiceServicer):
+    """A versions document whose `media_types` the gateway renames to `media-types`."""
+
+    def _document(self, path: str) -> version_pb.VersionsResponse:
+        return version_pb.VersionsResponse(
+            versions=[
+                version_pb.ApiVersion(
+                    id=path,
+                    links=[version_pb.VersionLink(href="h", rel="self")],
+                    media_types=[version_pb.MediaType(base="application/json", type="t")],
+                )
+            ]
+        )
+
+    def ListVersions(
+        self, request: version_pb.ListVersionsRequest, context: grpc.ServicerContext
+    ) -> version_pb.VersionsResponse:
+        context.send_initial_metadata([("x-cindermesh-http-status", "300")])
+        return self._document("root")
+
+    def GetVersionV3(
+        self, request: version_pb.GetVersionV3Request, context: grpc.ServicerContext
+    ) -> version_pb.VersionsResponse:
+        return self._document("v3")
+
+
 @dataclasses.dataclass
 class Gateway:
     url: str
@@ -163,6 +191,7 @@ def wait_ready(admin_url: str, url: str, process: subprocess.Popen[bytes]) -> No
 def fake_api() -> Iterator[int]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     pb_grpc.add_VolumeServiceServicer_to_server(FakeVolumeService(), server)
+    version_pb_grpc.add_VersionServiceServicer_to_server(FakeVersionService(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield port

@@ -11,7 +11,9 @@ from pathlib import Path
 import envoy
 import yaml
 
-from cindermesh.gateway_config import LUA_FILTER, otlp_address, render_envoy_config
+from cindermesh.build_protos import DESCRIPTOR_SET
+from cindermesh.gateway_api import read_public_api
+from cindermesh.gateway_config import otlp_address, render_envoy_config
 from cindermesh.settings import ApiSettings, GatewaySettings, Settings
 from tests.unit.gateway.conftest import free_port, wait_ready
 
@@ -64,13 +66,18 @@ def test_renders_ports_and_filter_order(tmp_path: Path) -> None:
     ]
     transcoder = _filters(config)[1]["typed_config"]
     assert Path(transcoder["proto_descriptor"]).is_absolute()
-    assert transcoder["services"] == ["cindermesh.api.v1.VolumeService"]
+    assert transcoder["services"] == list(read_public_api(DESCRIPTOR_SET).services)
+    assert {"cindermesh.api.v1.VolumeService", "cindermesh.api.v1.VersionService"} <= set(
+        transcoder["services"]
+    )
     assert transcoder["convert_grpc_status"] is True
     assert transcoder["request_validation_options"] == {
         "reject_unknown_method": True,
         "reject_unknown_query_parameters": True,
     }
-    assert _filters(config)[0]["typed_config"]["default_source_code"]["filename"] == str(LUA_FILTER)
+    lua = _filters(config)[0]["typed_config"]["default_source_code"]["inline_string"]
+    assert "-- @generated-tables" not in lua
+    assert '{ pattern = "^/$", template = "/", methods = { GET = true } },' in lua
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     api = clusters["api"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
     assert api["endpoint"]["address"]["socket_address"]["port_value"] == 18999

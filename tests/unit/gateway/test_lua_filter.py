@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 
 import httpx
 
+from cindermesh.build_protos import DESCRIPTOR_SET
+from cindermesh.gateway_api import read_public_api
 from tests.unit.gateway.conftest import TRICKY_NAME, Gateway
 
 REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -97,14 +100,95 @@ def test_unknown_path_is_404(client: httpx.Client) -> None:
 
 def test_known_path_wrong_method_is_405(client: httpx.Client) -> None:
     message = "The method specified is not allowed for this resource."
-    for method, path in [
-        ("PATCH", f"/v3/{PROJECT}/volumes/v1"),
-        ("PUT", "/v3/volumes/v1"),
-        ("DELETE", f"/v3/{PROJECT}/volumes"),
-        ("POST", "/v3/volumes/detail"),
+    for method, path, allowed in [
+        ("PATCH", f"/v3/{PROJECT}/volumes/v1", "DELETE, GET, PUT"),
+        ("POST", "/v3/volumes/v1", "DELETE, GET, PUT"),
+        ("DELETE", f"/v3/{PROJECT}/volumes", "GET, POST"),
+        ("POST", "/v3/volumes/detail", "DELETE, GET, PUT"),  # also /volumes/{volume_id}
+        ("POST", "/", "GET"),
+        ("DELETE", "/v3/", "GET"),
     ]:
         response = client.request(method, path, json={"volume": {}})
         assert_fault(response, 405, "badMethod", message)
+        assert response.headers["allow"] == allowed
+
+
+def test_every_declared_route_is_known(client: httpx.Client) -> None:
+    """A path the descriptor declares is never 404 for a method it lacks (tables not stale)."""
+    for route in read_public_api(DESCRIPTOR_SET).routes:
+        path = re.sub(r"\{[^}]+\}", "x1", route.template)
+        response = client.request("PATCH", path, json={})
+        assert response.status_code == 405, (path, response.text)
+        assert set(response.headers["allow"].split(", ")) >= set(route.methods)
+
+
+def test_versions_keys_renamed_and_status_kept(client: httpx.Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 300
+    assert_common_headers(response)
+    (version,) = response.json()["versions"]
+    assert version["id"] == "root"
+    assert version["media-types"] == [{"base": "application/json", "type": "t"}]
+    assert "media_types" not in version
+    assert version["links"] == [{"href": "h", "rel": "self"}]  # unset optional type: absent
+    for path in ("/v3", "/v3/"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.json()["versions"][0]["id"] == "v3"
+
+
+def test_non_json_body_is_415(client: httpx.Client) -> None:
+    for content_type in ("text/plain", "application/xml; charset=utf-8"):
+        response = client.post(
+            "/v3/volumes", content=b"size=1", headers={"content-type": content_type}
+        )
+        assert_fault(response, 415, "badMediaType", "Unsupported Content-Type")
+    # Empty body, JSON types, unknown paths and wrong methods are not a media type matter.
+    response = client.post("/v3/volumes", content=b"", headers={"content-type": "text/plain"})
+    assert response.status_code == 202
+    for content_type in (
+        "application/json; charset=UTF-8",
+        "application/vnd.openstack.volume+json",
+    ):
+        response = client.post("/v3/volumes", content=b"{}", headers={"content-type": content_type})
+        assert response.status_code == 202
+    response = client.post("/nowhere", content=b"x", headers={"content-type": "text/plain"})
+    assert response.status_code == 404
+    response = client.patch("/v3/volumes/v1", content=b"x", headers={"content-type": "text/plain"})
+    assert response.status_code == 405
+
+
+def test_chunked_non_json_body_is_415(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"size="
+        yield b"1"
+
+    response = client.post("/v3/volumes", content=chunks(), headers={"content-type": "text/plain"})
+    assert_fault(response, 415, "badMediaType", "Unsupported Content-Type")
+
+
+def test_version_header_rules_on_gateway_errors(client: httpx.Client) -> None:
+    for asked, echoed in [
+        ("volume 3.50", "volume 3.50"),
+        ("volume 3.999", "volume 3.999"),
+        ("compute 2.1, volume 3.5", "volume 3.5"),
+        ("compute 2.1", "volume 3.0"),
+    ]:
+        response = client.get("/nowhere", headers={"openstack-api-version": asked})
+        assert response.headers["openstack-api-version"] == echoed
+        assert response.headers["vary"] == "OpenStack-API-Version"
+    for malformed in ("volume 3.x", "volume 3.01", "volume 3"):
+        response = client.get("/nowhere", headers={"openstack-api-version": malformed})
+        assert response.status_code == 404
+        assert "openstack-api-version" not in response.headers
+        assert "vary" not in response.headers
+        response = client.post(
+            "/v3/volumes",
+            content=b"x",
+            headers={"content-type": "text/plain", "openstack-api-version": malformed},
+        )
+        assert response.status_code == 415
+        assert "openstack-api-version" not in response.headers
 
 
 def test_malformed_json_is_400(client: httpx.Client) -> None:
@@ -117,14 +201,29 @@ def test_malformed_json_is_400(client: httpx.Client) -> None:
 
 
 def test_type_error_is_readable_400(client: httpx.Client) -> None:
-    response = client.post(f"/v3/{PROJECT}/volumes", json={"project_id": 5, "volume": {}})
-    assert response.status_code == 400, response.text
-    message = response.json()["badRequest"]["message"]
-    assert message.startswith("Invalid input for field/attribute project_id. Value: 5."), message
-    assert_common_headers(response)
-    response = client.post(f"/v3/{PROJECT}/volumes", json={"volume": "x"})
-    message = response.json()["badRequest"]["message"]
-    assert message.startswith("Invalid input for field/attribute volume. Value: x."), message
+    prefix = "Invalid input for field/attribute"
+    for body, message in [
+        (
+            {"project_id": 5, "volume": {}},
+            f"{prefix} project_id. Value: 5. 5 is not of type 'string'",
+        ),
+        ({"project_id": True}, f"{prefix} project_id. Value: True. True is not of type 'string'"),
+        ({"volume": "x"}, f"{prefix} volume. Value: x. 'x' is not of type 'object'"),
+        (
+            {"volume": None, "project_id": {"a": 1}},
+            f"{prefix} project_id. Value: {{...}}. {{...}} is not of the field's type",
+        ),
+        ({"volume": [1]}, "Invalid input received: a list where the API expects no list."),
+        ([1], "Invalid input received: the request body is not of type 'object'."),
+    ]:
+        response = client.post(f"/v3/{PROJECT}/volumes", json=body)
+        assert_fault(response, 400, "badRequest", message)
+
+
+def test_repeated_query_parameter_is_400(client: httpx.Client) -> None:
+    response = client.get("/v3/volumes/detail?limit=1&limit=2")
+    message = "Invalid input received: limit is given more than once."
+    assert_fault(response, 400, "badRequest", message)
 
 
 def test_unknown_query_parameter_is_400(client: httpx.Client) -> None:

@@ -1,0 +1,184 @@
+"""What the REST gateway knows about the public API, read from the descriptor set.
+
+``build/cindermesh.pb`` (a ``FileDescriptorSet`` with imports) is the one source:
+
+* the transcoder's ``services``: every service of the package ``cindermesh.api.v1``;
+* the REST routes: every ``google.api.http`` pattern of those services, additional bindings
+  included, with the HTTP methods allowed on it (the Lua filter answers a wrong method on a
+  known path 405 ``badMethod``, an unknown path 404 ``itemNotFound``);
+* the key renames: every field with the ``(cindermesh.api.v1.json_key)`` option, as
+  proto field name -> JSON key (the transcoder prints proto names; the Lua filter renames).
+
+:func:`render_lua_tables` turns these into Lua source that replaces the placeholder line of
+``deploy/envoy/cinder_rest.lua``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import descriptor_pb2
+
+# Registers the json_key extension, so that parsed FieldOptions carry it.
+from cindermesh_pb.api.v1 import json_key_pb2  # noqa: F401
+
+__all__ = [
+    "JSON_KEY_OPTION",
+    "PUBLIC_PACKAGE",
+    "PublicApi",
+    "RestRoute",
+    "lua_path_pattern",
+    "read_public_api",
+    "render_lua_tables",
+]
+
+PUBLIC_PACKAGE = "cindermesh.api.v1"
+JSON_KEY_OPTION = f"{PUBLIC_PACKAGE}.json_key"
+_METHODS = ("get", "put", "post", "delete", "patch")
+_LUA_MAGIC = re.compile(r"([\^$()%.\[\]*+\-?])")
+_VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class RestRoute:
+    #: The path template as annotated, e.g. ``/v3/{project_id}/volumes/{volume_id}``.
+    template: str
+    #: The HTTP methods bound to it, upper case and sorted.
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PublicApi:
+    #: Fully qualified names of the services the transcoder serves, sorted.
+    services: tuple[str, ...]
+    #: One entry per distinct path template, sorted by template.
+    routes: tuple[RestRoute, ...]
+    #: (proto field name, JSON key) for each field with the ``json_key`` option, sorted.
+    json_keys: tuple[tuple[str, str], ...]
+
+
+def _bindings(rule: http_pb2.HttpRule) -> Iterator[tuple[str, str]]:
+    """(METHOD, path template) of a rule and of its additional bindings."""
+    for one in (rule, *rule.additional_bindings):
+        kind = one.WhichOneof("pattern")
+        if kind in _METHODS:
+            yield kind.upper(), str(getattr(one, kind))
+        elif kind == "custom":
+            yield one.custom.kind.upper(), one.custom.path
+
+
+def _messages(
+    messages: Iterable[descriptor_pb2.DescriptorProto],
+) -> Iterator[descriptor_pb2.DescriptorProto]:
+    for message in messages:
+        yield message
+        yield from _messages(message.nested_type)
+
+
+def _json_key(options: descriptor_pb2.FieldOptions) -> str:
+    for option, value in options.ListFields():
+        if option.full_name == JSON_KEY_OPTION:
+            return str(value)
+    return ""
+
+
+def _json_keys(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> tuple[tuple[str, str], ...]:
+    keys: dict[str, str] = {}
+    for file in files:
+        for message in _messages(file.message_type):
+            for field in message.field:
+                key = _json_key(field.options)
+                if not key:
+                    continue
+                if keys.setdefault(field.name, key) != key:
+                    # The gateway renames by field name, whatever the message.
+                    raise ValueError(
+                        f"field name {field.name} has two json_keys: {keys[field.name]}, {key}"
+                    )
+    return tuple(sorted(keys.items()))
+
+
+def read_public_api(descriptor: Path) -> PublicApi:
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
+    public = [f for f in files if f.package == PUBLIC_PACKAGE]
+    services: list[str] = []
+    methods: dict[str, set[str]] = {}
+    for file in public:
+        for service in file.service:
+            services.append(f"{PUBLIC_PACKAGE}.{service.name}")
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                for verb, template in _bindings(rule):
+                    methods.setdefault(template, set()).add(verb)
+    if not services:
+        raise ValueError(f"{descriptor} has no service in package {PUBLIC_PACKAGE}")
+    routes = tuple(RestRoute(t, tuple(sorted(m))) for t, m in sorted(methods.items()))
+    return PublicApi(tuple(sorted(services)), routes, _json_keys(files))
+
+
+def _lua_literal(text: str) -> str:
+    segments = []
+    for segment in text.split("/"):
+        if segment == "**":
+            segments.append(".+")
+        elif segment == "*":
+            segments.append("[^/]+")
+        else:
+            segments.append(_LUA_MAGIC.sub(r"%\1", segment))
+    return "/".join(segments)
+
+
+def lua_path_pattern(template: str) -> str:
+    """A Lua pattern matching the paths of a template: ``{x}`` and ``*`` one segment,
+    ``{x=**}`` and ``**`` the rest of the path; a trailing slash is optional."""
+    path, _, verb = template.partition(":")
+    parts = []
+    pos = 0
+    for variable in _VARIABLE.finditer(path):
+        parts.append(_lua_literal(path[pos : variable.start()]))
+        parts.append("[^/]+" if (variable.group(2) or "*") == "*" else ".+")
+        pos = variable.end()
+    parts.append(_lua_literal(path[pos:]))
+    body = "".join(parts).rstrip("/")
+    if verb:
+        body += ":" + _LUA_MAGIC.sub(r"%\1", verb)
+    return f"^{body}/?$" if body else "^/$"
+
+
+def _lua_string(text: str) -> str:
+    """A double-quoted Lua string literal (ASCII; anything else as decimal escapes)."""
+    out = []
+    for byte in text.encode():
+        char = chr(byte)
+        if char in '"\\' or not 32 <= byte < 127:
+            out.append(f"\\{byte:03d}" if char not in '"\\' else f"\\{char}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def render_lua_tables(api: PublicApi) -> str:
+    """``REST_ROUTES`` (pattern, template, allowed methods) and ``KEY_RENAMES`` (Lua pattern for
+    ``"<field>":``, replacement ``"<json key>":``) as Lua source."""
+    lines = [
+        "-- Generated by cindermesh/gateway_api.py from the descriptor set.",
+        "local REST_ROUTES = {",
+    ]
+    for route in api.routes:
+        allowed = ", ".join(f"{m} = true" for m in route.methods)
+        lines.append(
+            f"  {{ pattern = {_lua_string(lua_path_pattern(route.template))}, "
+            f"template = {_lua_string(route.template)}, methods = {{ {allowed} }} }},"
+        )
+    lines += ["}", "local KEY_RENAMES = {"]
+    for field, key in api.json_keys:
+        find = _LUA_MAGIC.sub(r"%\1", json.dumps(field) + ":")
+        replace = (json.dumps(key, ensure_ascii=True) + ":").replace("%", "%%")
+        lines.append(f"  {{ {_lua_string(find)}, {_lua_string(replace)} }},")
+    lines.append("}")
+    return "\n".join(lines)

@@ -1,0 +1,279 @@
+"""Quota sets and limits: Cinder's ``os-quota-sets`` and ``limits`` controllers, as plain data.
+
+A project's limit for a resource is its own ``quotas`` row, else the configured default
+(``-1`` for the per-volume-type resources). The resources are Cinder's: the fixed ones, and
+``volumes_<type>``, ``gigabytes_<type>``, ``snapshots_<type>`` for every volume type in the
+database. Usage comes from ``quota_usages`` (``in_use`` and ``reserved``).
+
+The checks of an update follow Cinder's order: the body schema (with its ``quota_set`` format
+check), then the policy, then the target id's length, then "not below current usage".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cindermesh.db import quota
+from cindermesh.db.engine import Database
+from cindermesh.db.models import Quota, QuotaUsage, VolumeType
+from cindermesh.errors import Forbidden, InvalidInput
+from cindermesh.settings import QuotaSettings
+from services.api.json_values import JsonValue, invalid_field, not_of_type
+from services.api.request_context import RequestContext
+
+__all__ = [
+    "AbsoluteLimits",
+    "QuotaEntry",
+    "QuotaSets",
+    "ShownQuotaSet",
+    "check_not_below_usage",
+    "parse_usage_flag",
+    "policy_message",
+    "resource_names",
+    "validate_update",
+]
+
+#: Cinder's QUOTAS and GROUP_QUOTAS resources that do not depend on volume types.
+FIXED_RESOURCES = (
+    "volumes",
+    "snapshots",
+    "gigabytes",
+    "backups",
+    "backup_gigabytes",
+    "per_volume_gigabytes",
+    "groups",
+)
+PER_TYPE_PARTS = ("volumes", "gigabytes", "snapshots")
+#: Keys an update body may carry and that are ignored.
+NON_QUOTA_KEYS = ("tenant_id", "id")
+MAX_LIMIT = 2147483647
+MAX_PROJECT_ID_LENGTH = 255
+_TRUE = ("1", "t", "true", "on", "y", "yes")
+_FALSE = ("0", "f", "false", "off", "n", "no")
+
+
+@dataclass(frozen=True)
+class QuotaEntry:
+    """One resource of a project: its limit and what is counted against it."""
+
+    limit: int
+    in_use: int = 0
+    reserved: int = 0
+
+
+@dataclass(frozen=True)
+class AbsoluteLimits:
+    """Cinder's ``limits.absolute``: limits and ``in_use`` of the five classic resources."""
+
+    max_total_volume_gigabytes: int
+    max_total_backup_gigabytes: int
+    max_total_volumes: int
+    max_total_snapshots: int
+    max_total_backups: int
+    total_volumes_used: int
+    total_gigabytes_used: int
+    total_snapshots_used: int
+    total_backups_used: int
+    total_backup_gigabytes_used: int
+
+
+@dataclass(frozen=True)
+class ShownQuotaSet:
+    """What a show answers: every resource, with or without its usage."""
+
+    entries: dict[str, QuotaEntry]
+    with_usage: bool
+
+
+def policy_message(rule: str) -> str:
+    return f"Policy doesn't allow volume_extension:quotas:{rule} to be performed."
+
+
+def resource_names(type_names: Iterable[str]) -> list[str]:
+    """Every quota resource, given the names of the volume types."""
+    names = list(FIXED_RESOURCES)
+    for type_name in type_names:
+        names += [f"{part}_{type_name}" for part in PER_TYPE_PARTS]
+    return names
+
+
+def parse_usage_flag(value: str | None) -> bool:
+    """``?usage=``: absent is False; else a strict boolean string, unstripped (Cinder's
+    ``get_bool_param``)."""
+    if value is None:
+        return False
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise InvalidInput(f"Value '{value}' for 'usage' is not a boolean.")
+
+
+def _integer(key: str, value: JsonValue) -> int:
+    """oslo's ``validate_integer(value, key, -1, DB_MAX_INT)``: ``int(str(value))``."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise InvalidInput(f"{key} must be an integer") from None
+    if number < -1:
+        raise InvalidInput(f"{key} must be >= -1")
+    if number > MAX_LIMIT:
+        raise InvalidInput(f"{key} must be <= {MAX_LIMIT}")
+    return number
+
+
+def validate_update(quota_set: JsonValue, present: bool, known: Sequence[str]) -> dict[str, int]:
+    """Cinder's update schema: ``quota_set`` required, an object with at least one key; its
+    format check collects unknown keys (reported after the values of the known ones are
+    checked) and ignores ``id`` and ``tenant_id``. Returns the limits to set, in body order."""
+    if present:
+        if not isinstance(quota_set, dict):
+            raise invalid_field("quota_set", quota_set, not_of_type(quota_set, ("object",)))
+        if not quota_set:
+            raise invalid_field("quota_set", quota_set, "{} should be non-empty")
+    else:
+        raise InvalidInput("'quota_set' is a required property")
+    bad_keys: list[str] = []
+    limits: dict[str, int] = {}
+    for key, value in quota_set.items():
+        if key in NON_QUOTA_KEYS:
+            continue
+        if key not in known:
+            bad_keys.append(key)
+            continue
+        limits[key] = _integer(key, value)
+    if bad_keys:
+        raise InvalidInput(
+            f"Invalid input received: Bad key(s) in quota set: {', '.join(bad_keys)}"
+        )
+    return limits
+
+
+def check_not_below_usage(limits: Mapping[str, int], usages: Mapping[str, QuotaEntry]) -> None:
+    """A new limit may not be below ``in_use + reserved`` (except -1 and
+    ``per_volume_gigabytes``, which counts nothing)."""
+    for key, limit in limits.items():
+        if key == "per_volume_gigabytes" or limit == quota.UNLIMITED:
+            continue
+        entry = usages.get(key)
+        used = entry.in_use + entry.reserved if entry else 0
+        if limit < used:
+            raise InvalidInput(
+                f"Quota {key} limit must be equal or greater than existing resources. "
+                f"Current usage is {used} and the requested limit is {limit}."
+            )
+
+
+class QuotaSets:
+    """The operations behind QuotaService; the servicer only converts to and from protos."""
+
+    def __init__(self, db: Database, defaults: QuotaSettings) -> None:
+        self._db = db
+        self._defaults = defaults
+
+    async def show(self, ctx: RequestContext, target: str, usage: str | None) -> ShownQuotaSet:
+        """Limits (and usage) of ``target``: the caller's own project, or any for an admin."""
+        _authorize(ctx, target, "show")
+        with_usage = parse_usage_flag(usage)
+        async with self._db.session() as session:
+            return ShownQuotaSet(await self._entries(session, target), with_usage)
+
+    async def defaults(self, ctx: RequestContext, target: str) -> dict[str, int]:
+        _authorize(ctx, target, "show")
+        async with self._db.session() as session:
+            names = resource_names(await _type_names(session))
+        return self._default_limits(names)
+
+    async def update(
+        self, ctx: RequestContext, target: str, quota_set: JsonValue, present: bool
+    ) -> dict[str, int]:
+        """Sets some limits of ``target`` (admins); answers all of its limits."""
+        async with self._db.session() as session:
+            names = resource_names(await _type_names(session))
+            limits = validate_update(quota_set, present, names)
+            _authorize(ctx, target, "update")
+            if len(target) > MAX_PROJECT_ID_LENGTH:
+                raise InvalidInput(
+                    f"Invalid input received: quota_set_name has {len(target)} characters, "
+                    f"more than {MAX_PROJECT_ID_LENGTH}."
+                )
+            check_not_below_usage(limits, await _usages(session, target))
+            for key, limit in limits.items():
+                row = await session.get(Quota, (target, key))
+                if row is None:
+                    session.add(Quota(project_id=target, resource=key, hard_limit=limit))
+                else:
+                    row.hard_limit = limit
+            await session.flush()
+            entries = await self._entries(session, target)
+        return {key: entry.limit for key, entry in entries.items()}
+
+    async def delete(self, ctx: RequestContext, target: str) -> None:
+        """Drops the project's own limits (admins); its usage stays."""
+        _authorize(ctx, target, "delete")
+        async with self._db.session() as session:
+            await session.exec(delete(Quota).where(col(Quota.project_id) == target))
+
+    async def limits(
+        self, ctx: RequestContext, project_id: str | None, tenant_id: str | None
+    ) -> AbsoluteLimits:
+        """The caller's project; from 3.39 an admin may name another (``project_id``, else
+        ``tenant_id``)."""
+        target = ctx.project_id
+        if ctx.caller.is_admin and ctx.version.at_least(39):
+            target = project_id if project_id is not None else (tenant_id or ctx.project_id)
+        async with self._db.session() as session:
+            entries = await self._entries(session, target)
+        return AbsoluteLimits(
+            max_total_volume_gigabytes=entries["gigabytes"].limit,
+            max_total_backup_gigabytes=entries["backup_gigabytes"].limit,
+            max_total_volumes=entries["volumes"].limit,
+            max_total_snapshots=entries["snapshots"].limit,
+            max_total_backups=entries["backups"].limit,
+            total_volumes_used=entries["volumes"].in_use,
+            total_gigabytes_used=entries["gigabytes"].in_use,
+            total_snapshots_used=entries["snapshots"].in_use,
+            total_backups_used=entries["backups"].in_use,
+            total_backup_gigabytes_used=entries["backup_gigabytes"].in_use,
+        )
+
+    def _default_limits(self, names: Sequence[str]) -> dict[str, int]:
+        defaults = quota.default_limits(self._defaults)
+        return {name: defaults.get(name, quota.UNLIMITED) for name in names}
+
+    async def _entries(self, session: AsyncSession, target: str) -> dict[str, QuotaEntry]:
+        names = resource_names(await _type_names(session))
+        limits = self._default_limits(names)
+        rows = await session.exec(select(Quota).where(Quota.project_id == target))
+        limits.update({row.resource: row.hard_limit for row in rows if row.resource in limits})
+        usages = await _usages(session, target)
+        empty = QuotaEntry(0)
+        return {
+            name: QuotaEntry(
+                limit=limit,
+                in_use=usages.get(name, empty).in_use,
+                reserved=usages.get(name, empty).reserved,
+            )
+            for name, limit in limits.items()
+        }
+
+
+def _authorize(ctx: RequestContext, target: str, rule: str) -> None:
+    """show: the project's own members or admins; update and delete: admins only."""
+    allowed = ctx.caller.is_admin or (rule == "show" and target == ctx.project_id)
+    if not allowed:
+        raise Forbidden(policy_message(rule))
+
+
+async def _type_names(session: AsyncSession) -> list[str]:
+    return list(await session.exec(select(VolumeType.name).order_by(col(VolumeType.name))))
+
+
+async def _usages(session: AsyncSession, project_id: str) -> dict[str, QuotaEntry]:
+    rows = await session.exec(select(QuotaUsage).where(QuotaUsage.project_id == project_id))
+    return {row.resource: QuotaEntry(0, row.in_use, row.reserved) for row in rows}

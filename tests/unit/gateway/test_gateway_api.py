@@ -1,0 +1,139 @@
+"""The gateway's knowledge of the public API, derived from the descriptor set."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from google.api import annotations_pb2
+from google.protobuf import descriptor_pb2
+
+from cindermesh.build_protos import DESCRIPTOR_SET
+from cindermesh.gateway_api import lua_path_pattern, read_public_api, render_lua_tables
+from cindermesh.gateway_config import render_lua_filter
+from cindermesh_pb.api.v1 import json_key_pb2
+
+
+def _descriptor_set() -> descriptor_pb2.FileDescriptorSet:
+    return descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR_SET.read_bytes())
+
+
+def test_services_are_every_service_of_the_public_package() -> None:
+    expected = sorted(
+        f"cindermesh.api.v1.{s.name}"
+        for f in _descriptor_set().file
+        if f.package == "cindermesh.api.v1"
+        for s in f.service
+    )
+    api = read_public_api(DESCRIPTOR_SET)
+    assert list(api.services) == expected
+    assert "cindermesh.api.v1.VersionService" in api.services
+    assert not any(".scheduler." in s or ".volume." in s for s in api.services)
+
+
+def test_routes_are_every_http_binding_with_its_methods() -> None:
+    expected: dict[str, set[str]] = {}
+    for file in _descriptor_set().file:
+        if file.package != "cindermesh.api.v1":
+            continue
+        for service in file.service:
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                for one in (rule, *rule.additional_bindings):
+                    kind = one.WhichOneof("pattern")
+                    expected.setdefault(getattr(one, kind), set()).add(kind.upper())
+    routes = {r.template: set(r.methods) for r in read_public_api(DESCRIPTOR_SET).routes}
+    assert routes == expected
+    assert routes["/"] == {"GET"} and routes["/v3"] == {"GET"}
+    assert {"GET", "DELETE"} <= routes["/v3/{project_id}/volumes/{volume_id}"]
+    assert {"GET", "POST"} <= routes["/v3/volumes"]
+
+
+def test_json_keys_are_every_annotated_field() -> None:
+    keys = dict(read_public_api(DESCRIPTOR_SET).json_keys)
+    assert keys["media_types"] == "media-types"
+    assert keys["os_vol_tenant_attr_tenant_id"] == "os-vol-tenant-attr:tenant_id"
+    assert keys["os_vol_host_attr_host"] == "os-vol-host-attr:host"
+    assert keys["os_vol_mig_status_attr_migstat"] == "os-vol-mig-status-attr:migstat"
+    assert keys["os_vol_mig_status_attr_name_id"] == "os-vol-mig-status-attr:name_id"
+    annotated = sum(
+        1
+        for f in _descriptor_set().file
+        for m in f.message_type
+        for field in m.field
+        if field.options.Extensions[json_key_pb2.json_key]
+    )
+    assert len(keys) <= annotated
+
+
+def _with_field(
+    fds: descriptor_pb2.FileDescriptorSet, name: str, key: str
+) -> descriptor_pb2.FileDescriptorSet:
+    file = next(f for f in fds.file if f.name.endswith("version_service.proto"))
+    message = file.message_type.add(name=f"Extra{len(file.message_type)}")
+    field = message.field.add(name=name, number=1, type=9, label=1)
+    field.options.Extensions[json_key_pb2.json_key] = key
+    return fds
+
+
+def test_a_field_name_with_two_json_keys_is_refused(tmp_path: Path) -> None:
+    fds = _with_field(_descriptor_set(), "odd_key", "odd-key")
+    path = tmp_path / "one.pb"
+    path.write_bytes(fds.SerializeToString())
+    assert ("odd_key", "odd-key") in read_public_api(path).json_keys
+    path.write_bytes(_with_field(fds, "odd_key", "other").SerializeToString())
+    with pytest.raises(ValueError, match="odd_key"):
+        read_public_api(path)
+
+
+def test_descriptor_without_public_services_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.pb"
+    path.write_bytes(descriptor_pb2.FileDescriptorSet().SerializeToString())
+    with pytest.raises(ValueError, match="no service"):
+        read_public_api(path)
+
+
+@pytest.mark.parametrize(
+    ("template", "pattern"),
+    [
+        ("/", "^/$"),
+        ("/v3", "^/v3/?$"),
+        ("/v3/", "^/v3/?$"),
+        ("/v3/{project_id}/volumes/{volume_id}", "^/v3/[^/]+/volumes/[^/]+/?$"),
+        ("/v3/{project_id=*}/x", "^/v3/[^/]+/x/?$"),
+        ("/files/{path=**}", "^/files/.+/?$"),
+        ("/v3/os-quota-sets/*", "^/v3/os%-quota%-sets/[^/]+/?$"),
+        ("/v3/a.b:undo", "^/v3/a%.b:undo/?$"),
+    ],
+)
+def test_lua_path_patterns(template: str, pattern: str) -> None:
+    assert lua_path_pattern(template) == pattern
+
+
+def _lua_to_python(pattern: str) -> str:
+    return pattern.replace("%", "\\")
+
+
+def test_patterns_match_what_the_transcoder_routes() -> None:
+    api = read_public_api(DESCRIPTOR_SET)
+    for route in api.routes:
+        regex = _lua_to_python(lua_path_pattern(route.template))
+        concrete = re.sub(r"\{[^}]+\}", "abc-1", route.template)
+        assert re.search(regex, concrete), route.template
+        assert re.search(regex, concrete.rstrip("/") + "/"), route.template
+        assert not re.search(regex, concrete.rstrip("/") + "/extra/segment"), route.template
+
+
+def test_rendered_tables_are_lua_and_replace_the_placeholder() -> None:
+    api = read_public_api(DESCRIPTOR_SET)
+    tables = render_lua_tables(api)
+    assert tables.count("local REST_ROUTES = {") == 1
+    assert '{ "\\"media_types\\":", "\\"media%-types\\":" },' not in tables
+    assert '{ "\\"media_types\\":", "\\"media-types\\":" },' in tables
+    assert '"\\"os_vol_host_attr_host\\":", "\\"os-vol-host-attr:host\\":"' in tables
+    for route in api.routes:
+        assert f'template = "{route.template}"' in tables
+    source = render_lua_filter(api)
+    assert tables in source
+    assert "-- @generated-tables" not in source
