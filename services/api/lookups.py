@@ -43,8 +43,13 @@ async def find_volume(session: AsyncSession, ctx: RequestContext, volume_id: str
     return volume
 
 
-async def find_volume_type(session: AsyncSession, name_or_id: str | None) -> VolumeType:
-    """By id when it looks like a uuid, else by name; None: the default type."""
+async def find_volume_type(
+    session: AsyncSession, name_or_id: str | None, is_admin: bool
+) -> VolumeType:
+    """By id when it looks like a uuid, else by name; None: the default type.
+
+    A private type is visible to admins only (no per-project type access yet).
+    """
     if name_or_id is None:
         query = select(VolumeType).where(VolumeType.name == DEFAULT_VOLUME_TYPE)
         message = "Default volume type can not be found."
@@ -55,7 +60,7 @@ async def find_volume_type(session: AsyncSession, name_or_id: str | None) -> Vol
         query = select(VolumeType).where(VolumeType.name == name_or_id)
         message = f"Volume type with name {name_or_id} could not be found."
     found = (await session.exec(query)).first()
-    if found is None:
+    if found is None or not (found.is_public or is_admin):
         raise NotFound(message)
     return found
 

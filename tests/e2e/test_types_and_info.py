@@ -256,3 +256,33 @@ def test_pools(cluster: Cluster, project: str) -> None:
             f"{url}?name=other", headers=headers(project, user="admin", version="3.28")
         )
         assert named.json() == {"pools": []}
+
+
+def test_private_type_is_not_usable_by_non_admins(cluster: Cluster, project: str) -> None:
+    admin, user = headers(project, user="admin"), headers(project)
+    types_url = f"{cluster.rest_url}/v3/{project}/types"
+    volumes_url = f"{cluster.rest_url}/v3/{project}/volumes"
+    name = _unique("private")
+    body = {"volume_type": {"name": name, "os-volume-type-access:is_public": False}}
+    with httpx.Client() as client:
+        created = client.post(types_url, headers=admin, json=body)
+        assert created.status_code == 200, created.text
+        type_id = created.json()["volume_type"]["id"]
+        for reference, message in [
+            (name, f"Volume type with name {name} could not be found."),
+            (type_id, f"Volume type {type_id} could not be found."),
+        ]:
+            refused = client.post(
+                volumes_url, headers=user, json={"volume": {"size": 1, "volume_type": reference}}
+            )
+            assert refused.status_code == 404
+            assert refused.json() == {"itemNotFound": {"code": 404, "message": message}}
+        made = client.post(
+            volumes_url, headers=admin, json={"volume": {"size": 1, "volume_type": name}}
+        )
+        assert made.status_code == 202, made.text
+        volume_url = f"{volumes_url}/{made.json()['volume']['id']}"
+        wait_for_status(client, volume_url, admin, "available")
+        assert client.delete(volume_url, headers=admin).status_code == 202
+        wait_for_404(client, volume_url, admin)
+        assert client.delete(f"{types_url}/{type_id}", headers=admin).status_code == 202
