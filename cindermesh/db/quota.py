@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db.models import Quota, QuotaUsage, Reservation
@@ -128,30 +128,38 @@ async def reserve(
     return [r.id for r in reservations]
 
 
-async def _take(session: AsyncSession, reservation_ids: Sequence[str]) -> list[Reservation]:
-    found = await session.exec(select(Reservation).where(col(Reservation.id).in_(reservation_ids)))
-    return list(found)
+async def _settle(session: AsyncSession, reservation_ids: Sequence[str], to_in_use: bool) -> None:
+    """Ends reservations: their amounts leave ``reserved`` (and join ``in_use`` if committed).
+
+    Three statements whatever the number of reservations: read them, read (and lock) their
+    usages, delete them; the usage rows are written back by the session's flush.
+    """
+    reservations = list(
+        await session.exec(select(Reservation).where(col(Reservation.id).in_(reservation_ids)))
+    )
+    by_project: dict[str, list[Reservation]] = {}
+    for reservation in reservations:
+        by_project.setdefault(reservation.project_id, []).append(reservation)
+    for project_id, mine in by_project.items():
+        usages = await _usages(session, project_id, [r.resource for r in mine])
+        for reservation in mine:
+            usage = usages[reservation.resource]
+            usage.reserved -= reservation.delta
+            if to_in_use:
+                usage.in_use += reservation.delta
+    if reservations:
+        ids = [r.id for r in reservations]
+        await session.exec(delete(Reservation).where(col(Reservation.id).in_(ids)))
 
 
 async def commit(session: AsyncSession, reservation_ids: Sequence[str]) -> None:
     """Moves reserved amounts to in_use."""
-    for reservation in await _take(session, reservation_ids):
-        usage = (await _usages(session, reservation.project_id, [reservation.resource]))[
-            reservation.resource
-        ]
-        usage.reserved -= reservation.delta
-        usage.in_use += reservation.delta
-        await session.delete(reservation)
+    await _settle(session, reservation_ids, to_in_use=True)
 
 
 async def rollback(session: AsyncSession, reservation_ids: Sequence[str]) -> None:
     """Gives reserved amounts back."""
-    for reservation in await _take(session, reservation_ids):
-        usage = (await _usages(session, reservation.project_id, [reservation.resource]))[
-            reservation.resource
-        ]
-        usage.reserved -= reservation.delta
-        await session.delete(reservation)
+    await _settle(session, reservation_ids, to_in_use=False)
 
 
 async def release(session: AsyncSession, project_id: str, deltas: Mapping[str, int]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,9 +152,14 @@ def delete_all_volumes(cluster: Cluster, project: str, user: str) -> None:
     with httpx.Client(timeout=TIMEOUT) as client:
         ids = [v["id"] for v in client.get(base, headers=hdrs).json()["volumes"]]
         for volume_id in ids:
-            wait_for_status(client, f"{base}/{volume_id}", hdrs, "available")
-            deleted = client.delete(f"{base}/{volume_id}", headers=hdrs)
-            assert deleted.status_code == 202, deleted.text
+            deadline = time.monotonic() + TIMEOUT
+            # Refused (400) while still `creating`; `available` and `error` volumes go at once.
+            while (
+                deleted := client.delete(f"{base}/{volume_id}", headers=hdrs)
+            ).status_code == 400:
+                assert time.monotonic() < deadline, deleted.text
+                time.sleep(0.05)
+            assert deleted.status_code in (202, 404), deleted.text
         for volume_id in ids:
             assert wait_for_404(client, f"{base}/{volume_id}", hdrs).status_code == 404
 
