@@ -157,6 +157,21 @@ def test_cli_list(cli: CinderCli, cluster: Cluster, project: str, other_project:
     assert theirs["id"] not in {r["ID"] for r in rows}
 
 
+def test_cli_list_filters_sort_and_count(cli: CinderCli, cluster: Cluster, project: str) -> None:
+    a = rest_volume(cluster, project, USER, unique("cli-a"), {"env": "prod"})
+    b = rest_volume(cluster, project, USER, unique("cli-b"))
+
+    def ids(*args: str) -> list[str]:
+        return [r["ID"] for r in parse_list_table(cli.ok("list", *args))]
+
+    assert ids("--name", a["name"]) == [a["id"]]
+    assert ids("--metadata", "env=prod") == [a["id"]]  # sent as metadata={'env': 'prod'}
+    assert ids("--status", "available", "--sort", "name:asc") == [a["id"], b["id"]]
+    assert ids("--sort", "name:desc") == [b["id"], a["id"]]  # sent as sort=display_name:desc
+    assert ids("--sort", "name:asc", "--limit", "1") == [a["id"]]
+    assert "Volume in total: 2" in cli.ok("list", "--with-count")
+
+
 def test_cli_rename(cli: CinderCli, cluster: Cluster, project: str) -> None:
     volume = rest_volume(cluster, project, USER, unique("cli-rename"))
     new_name = unique("cli-renamed")
