@@ -10,7 +10,7 @@ import httpx
 
 from tests.e2e.cluster import Cluster
 from tests.e2e.golden import assert_cinder_headers, assert_shape, golden, shape_differences
-from tests.e2e.helpers import headers, wait_for_404, wait_for_status
+from tests.e2e.helpers import db_rows, headers, wait_for_404, wait_for_status
 
 
 def _unique(prefix: str) -> str:
@@ -153,6 +153,17 @@ def test_type_extra_specs_steer_the_scheduler(cluster: Cluster, project: str) ->
         assert made.status_code == 202, made.text
         url = f"{cluster.rest_url}/v3/{project}/volumes/{made.json()['volume']['id']}"
         assert wait_for_status(client, url, user, "error")["volume_type"] == name
+
+        # No valid backend: the quota is given back at once, and exactly once.
+        usage_sql = (
+            "select in_use, reserved from quota_usages where project_id = ? and resource = ?"
+        )
+        assert db_rows(cluster, usage_sql, project, "volumes") == [(0, 0)]
+        assert db_rows(cluster, usage_sql, project, "gigabytes") == [(0, 0)]
+        assert client.delete(url, headers=user).status_code == 202
+        assert wait_for_404(client, url, user).status_code == 404
+        assert db_rows(cluster, usage_sql, project, "volumes") == [(0, 0)]
+        assert db_rows(cluster, usage_sql, project, "gigabytes") == [(0, 0)]
 
 
 def test_private_type_is_for_admins(cluster: Cluster, project: str) -> None:
