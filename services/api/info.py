@@ -19,15 +19,14 @@ from sqlmodel import select
 
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Service, utcnow
-from cindermesh.errors import BackendUnavailable, Forbidden
+from cindermesh.errors import BackendUnavailable
 from cindermesh.settings import Settings
 from cindermesh_pb.api.v1 import info_service_pb2 as info_pb2
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.clients import SchedulerClient
+from services.api.params import parse_bool_param, policy_forbidden
 from services.api.request_context import RequestContext
 from services.api.views import format_time
-from services.api.volume_types import policy_message
-from services.api.volumes import parse_bool_param
 
 __all__ = [
     "SCHEDULER_BINARY",
@@ -139,7 +138,7 @@ class InfoOperations:
         self, ctx: RequestContext, host: str | None, binary: str | None
     ) -> list[ServiceEntry]:
         if not ctx.caller.is_admin:
-            raise Forbidden(policy_message("volume_extension:services:index"))
+            raise policy_forbidden("volume_extension:services:index")
         now = self._clock()
         try:
             pools: list[scheduler_pb2.PoolInfo] | None = await self._scheduler.get_pools()
@@ -178,7 +177,7 @@ class InfoOperations:
     ) -> list[scheduler_pb2.PoolInfo]:
         """The scheduler's pools; their capabilities only when ``detail`` is true."""
         if not ctx.caller.is_admin:
-            raise Forbidden(policy_message("scheduler_extension:scheduler_stats:get_pools"))
+            raise policy_forbidden("scheduler_extension:scheduler_stats:get_pools")
         with_capabilities = parse_bool_param("detail", detail)
         pools = await self._scheduler.get_pools()
         if name is not None and ctx.version.at_least(28):

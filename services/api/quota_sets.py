@@ -22,6 +22,7 @@ from cindermesh.db.engine import Database
 from cindermesh.db.models import Quota, QuotaUsage, VolumeType
 from cindermesh.errors import Forbidden, InvalidInput
 from cindermesh.settings import QuotaSettings
+from services.api import params
 from services.api.json_values import JsonValue, invalid_field, not_of_type
 from services.api.request_context import RequestContext
 
@@ -52,8 +53,6 @@ PER_TYPE_PARTS = ("volumes", "gigabytes", "snapshots")
 NON_QUOTA_KEYS = ("tenant_id", "id")
 MAX_LIMIT = 2147483647
 MAX_PROJECT_ID_LENGTH = 255
-_TRUE = ("1", "t", "true", "on", "y", "yes")
-_FALSE = ("0", "f", "false", "off", "n", "no")
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ class ShownQuotaSet:
 
 
 def policy_message(rule: str) -> str:
-    return f"Policy doesn't allow volume_extension:quotas:{rule} to be performed."
+    return params.policy_message(f"volume_extension:quotas:{rule}")
 
 
 def resource_names(type_names: Iterable[str]) -> list[str]:
@@ -104,14 +103,7 @@ def resource_names(type_names: Iterable[str]) -> list[str]:
 def parse_usage_flag(value: str | None) -> bool:
     """``?usage=``: absent is False; else a strict boolean string, unstripped (Cinder's
     ``get_bool_param``)."""
-    if value is None:
-        return False
-    lowered = value.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise InvalidInput(f"Value '{value}' for 'usage' is not a boolean.")
+    return value is not None and params.strict_bool("usage", value)
 
 
 def _integer(key: str, value: JsonValue) -> int:

@@ -17,6 +17,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from cindermesh.db.models import Volume, VolumeMetadata
 from cindermesh.errors import InvalidInput, NotFound
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
+from services.api.params import is_true
 from services.api.request_context import RequestContext
 
 __all__ = ["ListPage", "ListQuery", "list_page", "next_link", "parse_list_query"]
@@ -37,8 +38,6 @@ _SORT_COLUMNS: dict[str, Any] = {
     "bootable": Volume.bootable,
     "host": Volume.host,
 }
-_TRUE = {"1", "t", "true", "on", "y", "yes"}
-_FALSE = {"0", "f", "false", "off", "n", "no"}
 
 
 @dataclass(frozen=True)
@@ -70,11 +69,6 @@ def _int_param(name: str, value: str, minimum: int, message_min: str) -> int:
     if number < minimum:
         raise InvalidInput(message_min)
     return number
-
-
-def _bool_param(value: str) -> bool:
-    lowered = value.strip().lower()
-    return lowered in _TRUE
 
 
 def _parse_sort(request: api_pb2.ListVolumesRequest) -> tuple[tuple[str, str], ...]:
@@ -158,12 +152,10 @@ def parse_list_query(ctx: RequestContext, request: api_pb2.ListVolumesRequest) -
         with_count=(
             ctx.version.at_least(45)
             and request.HasField("with_count")
-            and _bool_param(request.with_count)
+            and is_true(request.with_count)
         ),
         all_tenants=(
-            ctx.caller.is_admin
-            and request.HasField("all_tenants")
-            and _bool_param(request.all_tenants)
+            ctx.caller.is_admin and request.HasField("all_tenants") and is_true(request.all_tenants)
         ),
         filters=filters,
         metadata=_parse_metadata(request.metadata) if request.HasField("metadata") else None,
@@ -177,7 +169,7 @@ def _conditions(ctx: RequestContext, query: ListQuery) -> list[ColumnElement[boo
         conditions.append(col(Volume.project_id) == ctx.project_id)
     for name, value in query.filters.items():
         if name == "bootable":
-            conditions.append(col(Volume.bootable) == (value.strip().lower() in _TRUE))
+            conditions.append(col(Volume.bootable) == is_true(value))
         elif name == "size":
             conditions.append(col(Volume.size) == (int(value) if value.isdigit() else -1))
         else:

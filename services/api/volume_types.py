@@ -23,8 +23,9 @@ from cindermesh.db.models import (
     VolumeType,
     VolumeTypeExtraSpec,
 )
-from cindermesh.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cindermesh.errors import Conflict, InvalidInput, NotFound
 from cindermesh_pb.api.v1 import type_service_pb2 as types_pb2
+from services.api.params import policy_forbidden
 from services.api.request_context import RequestContext
 from services.api.type_body import TypeCreateInput
 
@@ -33,17 +34,12 @@ __all__ = [
     "TypeRecord",
     "VolumeTypeOperations",
     "parse_is_public",
-    "policy_message",
     "type_view",
 ]
 
 #: The extra specs every user may read (Cinder's ``USER_VISIBLE_EXTRA_SPECS``).
 USER_VISIBLE_EXTRA_SPECS = ("RESKEY:availability_zones", "multiattach", "replication_enabled")
 _NULL = struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-
-
-def policy_message(rule: str) -> str:
-    return f"Policy doesn't allow {rule} to be performed."
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ async def _records(session: AsyncSession, types: Sequence[VolumeType]) -> list[T
 
 def _require_admin(ctx: RequestContext, rule: str) -> None:
     if not ctx.caller.is_admin:
-        raise Forbidden(policy_message(rule))
+        raise policy_forbidden(rule)
 
 
 class VolumeTypeOperations:

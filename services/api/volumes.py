@@ -10,15 +10,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db import quota
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Service, Volume, VolumeMetadata, VolumeStatus, VolumeType, utcnow
-from cindermesh.errors import BackendUnavailable, Forbidden, InvalidInput, InvalidVolume
+from cindermesh.errors import BackendUnavailable, InvalidVolume
 from cindermesh.telemetry.tracing import tracer
 from services.api.clients import VolumeManagerClients
 from services.api.lookups import find_volume, records_for
+from services.api.params import parse_bool_param, policy_forbidden
 from services.api.request_context import RequestContext
 from services.api.views import VolumeRecord
 from services.api.volume_list import ListPage, ListQuery, list_page
 
-__all__ = ["VolumeOperations", "parse_bool_param"]
+__all__ = ["VolumeOperations"]
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +28,6 @@ _NOT_DELETABLE = (
     "must not be migrating, attached, belong to a group, have snapshots, awaiting a "
     "transfer, or be disassociated from snapshots after volume transfer."
 )
-_TRUE = {"1", "t", "true", "on", "y", "yes"}
-_FALSE = {"0", "f", "false", "off", "n", "no"}
-
-
-def parse_bool_param(name: str, value: str) -> bool:
-    """Cinder's strict boolean query parameters ("Value 'x' for 'force' is not a boolean.")."""
-    if not value:
-        return False
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise InvalidInput(f"Value '{value}' for '{name}' is not a boolean.")
 
 
 class VolumeOperations:
@@ -70,7 +57,7 @@ class VolumeOperations:
         parse_bool_param("cascade", cascade)
         forced = parse_bool_param("force", force) if ctx.version.at_least(23) else False
         if forced and not ctx.caller.is_admin:
-            raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
+            raise policy_forbidden("volume:force_delete")
         async with self._db.session() as session:
             volume = await find_volume(session, ctx, volume_id)
             if volume.host is None:
