@@ -27,7 +27,10 @@ def create_server(
     register: Callable[[grpc.aio.Server], None], service_names: Sequence[str]
 ) -> grpc.aio.Server:
     """A server with tracing, the servicers ``register`` adds, health and reflection."""
-    server = grpc.aio.server(interceptors=[ServerTracingInterceptor()])
+    server = grpc.aio.server(
+        interceptors=[ServerTracingInterceptor()],
+        options=[("grpc.so_reuseport", 0)],  # a second server on the port fails to bind
+    )
     register(server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -50,14 +53,27 @@ def insecure_channel(address: str) -> grpc.aio.Channel:
     )
 
 
+def _bind(server: grpc.aio.Server, address: str) -> None:
+    """Adds the listening port, or exits with an error naming ``address`` if it is taken."""
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as error:
+        raise SystemExit(f"cannot listen on {address}: {error}") from error
+    if port == 0:
+        raise SystemExit(f"cannot listen on {address}: the address is in use or invalid")
+
+
 async def serve_until_signal(
     server: grpc.aio.Server,
     address: str,
     on_stop: Callable[[], Awaitable[None]] | None = None,
     grace: float = 5.0,
 ) -> None:
-    """Serves on ``address`` until SIGTERM or SIGINT, then stops gracefully."""
-    server.add_insecure_port(address)
+    """Serves on ``address`` until SIGTERM or SIGINT, then stops gracefully.
+
+    Exits (SystemExit) with a message naming ``address`` if it cannot be bound.
+    """
+    _bind(server, address)
     await server.start()
     log.info("serving on %s", address)
     stop = asyncio.Event()
