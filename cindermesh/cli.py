@@ -88,12 +88,23 @@ def _trace(settings: Settings, request_id: str) -> int:
     return 0
 
 
+def _up(settings: Settings) -> int:
+    """Runs the launcher, with gRPC's fork handlers off (set before gRPC is imported).
+
+    The launcher forks its children (a ``preexec_fn`` sets their death signal) while its own
+    gRPC threads run; gRPC's handlers would then log on every fork and can break its pollers,
+    and the children exec at once so they need none.
+    """
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+    from cindermesh.launcher import Launcher
+
+    return asyncio.run(Launcher(settings).run())
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command: str = args.command
     if command == "up":
-        from cindermesh.launcher import Launcher
-
-        return asyncio.run(Launcher(settings).run())
+        return _up(settings)
     if command in ("api", "scheduler"):
         return _run_service(command, settings)
     if command == "volume":
