@@ -4,6 +4,7 @@ services as separate processes) with a temporary config, free loopback ports and
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cindermesh.launcher import pid_file_name
 
 READY_LINE = "cindermesh is up"
 
@@ -40,6 +43,26 @@ class Cluster:
     @property
     def api_address(self) -> str:
         return f"127.0.0.1:{self.api_port}"
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the launcher keeps its lock and pid files."""
+        return self.data_dir / "run"
+
+    def pid(self, name: str) -> int:
+        """The pid the launcher wrote for ``name`` (``launcher``, ``scheduler``, ``api``,
+        ``gateway`` or ``volume:<backend>``), e.g. to ``kill -9`` it."""
+        return int((self.run_dir / pid_file_name(name)).read_text())
+
+    def wait_output(self, pattern: str, start: int = 0, timeout: float = 30.0) -> re.Match[str]:
+        """The first launcher output line from index ``start`` on that matches ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.output[start:]:
+                if match := re.search(pattern, line):
+                    return match
+            time.sleep(0.02)
+        raise AssertionError(f"no output line matches {pattern!r}:\n" + "".join(self.output))
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
