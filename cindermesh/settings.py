@@ -37,6 +37,7 @@ __all__ = [
     "QuotaSettings",
     "SchedulerSettings",
     "Settings",
+    "WorkSettings",
     "load_settings",
 ]
 
@@ -61,9 +62,25 @@ class QuotaSettings:
     per_volume_gigabytes: int = -1
 
 
+#: gRPC's default largest received message (4 MiB), which the api's server keeps.
+GRPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+#: gRPC's default metadata limit (``grpc.max_metadata_size``, counted as name + value + 32 per
+#: header), which the api's server keeps: below it a call is always accepted, above it
+#: refused at random (up to 16 KiB) or always. The gateway forwards only the headers the api
+#: reads and answers 431 (414 for a long path) for a request that would exceed it.
+GRPC_MAX_METADATA_BYTES = 8 * 1024
+#: The largest ``max_request_body_size`` allowed. A JSON body grows at most 5.5 times when
+#: transcoded (``[0,0,...]`` in a ``google.protobuf.Value``: 2 bytes of JSON, 11 of
+#: protobuf), so a body up to this size, plus a path and query within the header limit,
+#: always stays under ``GRPC_MAX_MESSAGE_BYTES`` on its way to the api.
+MAX_REQUEST_BODY_SIZE_CAP = 512 * 1024
+#: The largest ``max_request_headers_kb`` allowed (the path and query become fields too).
+MAX_REQUEST_HEADERS_KB_CAP = 256
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
-    """Envoy, the REST edge."""
+    """Envoy, the REST edge, and the sizes of request it accepts."""
 
     host: str = "127.0.0.1"
     #: Cinder's port.
@@ -71,6 +88,33 @@ class GatewaySettings:
     admin_port: int = 19901
     #: Envoy worker threads.
     concurrency: int = 2
+    #: Largest request body, in bytes (Cinder's ``[oslo_middleware] max_request_body_size``,
+    #: formerly ``osapi_max_request_body_size``, same default). A larger body answers 413
+    #: ``overLimit`` "Request is too large.", with or without a Content-Length. At most
+    #: ``MAX_REQUEST_BODY_SIZE_CAP``.
+    max_request_body_size: int = 114688
+    #: Largest request line plus headers, in KiB (Envoy's ``max_request_headers_kb``; Cinder's
+    #: eventlet server allows 16 KiB per header line). More answers 431. At most
+    #: ``MAX_REQUEST_HEADERS_KB_CAP``.
+    max_request_headers_kb: int = 32
+    #: Most request headers (Envoy's ``max_headers_count``); more answers 431.
+    max_request_headers_count: int = 100
+    #: Largest response body the gateway builds from one api answer, in bytes (a full page of
+    #: 1000 volume details with metadata stays far below it).
+    max_response_body_size: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_request_body_size <= MAX_REQUEST_BODY_SIZE_CAP:
+            raise ValueError(
+                f"gateway.max_request_body_size must be 1..{MAX_REQUEST_BODY_SIZE_CAP} bytes "
+                f"(gRPC's {GRPC_MAX_MESSAGE_BYTES}-byte message limit)"
+            )
+        if not 0 < self.max_request_headers_kb <= MAX_REQUEST_HEADERS_KB_CAP:
+            raise ValueError(
+                f"gateway.max_request_headers_kb must be 1..{MAX_REQUEST_HEADERS_KB_CAP}"
+            )
+        if self.max_request_headers_count < 1 or self.max_response_body_size < 1:
+            raise ValueError("gateway header count and response size limits must be positive")
 
 
 @dataclass(frozen=True)
@@ -91,6 +135,29 @@ class SchedulerSettings:
     scheduler_max_attempts: int = 3
     #: Cinder's ``capacity_weight_multiplier``.
     capacity_weight_multiplier: float = 1.0
+
+
+@dataclass(frozen=True)
+class WorkSettings:
+    """How accepted work is handed over and taken over (``cindermesh.db.work``)."""
+
+    #: Seconds a volume manager's claim on a volume lasts; renewed while it works on it. A
+    #: manager that dies loses its volumes to a reschedule this long after its last renewal.
+    manager_lease: float = 6.0
+    #: Seconds between two looks at the database for work nobody holds.
+    sweep_interval: float = 1.0
+    #: Seconds an accepted volume may wait for its scheduler before any scheduler takes it.
+    unplaced_grace: float = 2.0
+    #: Seconds a scheduler keeps handing a placed volume to an unreachable manager (with
+    #: backoff) before it places the volume again, as another attempt.
+    handoff_timeout: float = 30.0
+    #: Seconds a volume may wait for any backend to report before it ends in ``error``.
+    placement_timeout: float = 120.0
+    #: Seconds before a quota reservation expires (Cinder's ``reservation_expire``).
+    reservation_expire: int = 86400
+    #: Seconds during which a create retried with the same request id (and project) answers
+    #: the volume the first one made.
+    idempotency_window: int = 3600
 
 
 @dataclass(frozen=True)
@@ -133,6 +200,7 @@ class Settings:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     backends: tuple[BackendSettings, ...] = (BackendSettings(),)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    work: WorkSettings = field(default_factory=WorkSettings)
 
     @property
     def db_url(self) -> str:
@@ -196,6 +264,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "api": ApiSettings,
         "scheduler": SchedulerSettings,
         "quotas": QuotaSettings,
+        "work": WorkSettings,
     }
     kwargs: dict[str, Any] = {}
     for name, value in raw.items():

@@ -1,4 +1,12 @@
-"""The async engine and sessions; schema creation and the rows every database starts with."""
+"""The async engine and sessions; schema creation and the rows every database starts with.
+
+Two kinds of session: ``session()`` for work that writes (on SQLite it begins with
+``BEGIN IMMEDIATE``, so writers from several processes queue on the busy timeout instead of
+failing a lock upgrade) and ``read()`` for work that only reads (a plain deferred ``BEGIN``:
+it never takes the write lock, so a held or stuck writer never blocks a read). Neither may be
+interrupted by a client's cancellation: request handlers run their database work through
+``cindermesh.shielding.run_to_completion``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db.models import DEFAULT_VOLUME_TYPE, VolumeType
 from cindermesh.settings import Settings
 
-__all__ = ["Database", "open_database"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "Database", "open_database"]
+
+#: How long a SQLite statement waits for another process's write lock before it fails (the
+#: api then answers 503); below Envoy's route timeout so that the client gets Cinder's answer.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_READ_ONLY = "cindermesh_read_only"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -25,13 +38,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = conn.get_execution_options().get(_READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -40,11 +54,22 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(
+            engine.execution_options(**{_READ_ONLY: True}),
+            class_=AsyncSession,
+            expire_on_commit=False,
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error."""
         async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: it never takes SQLite's write lock."""
+        async with self._read_sessions() as session, session.begin():
             yield session
 
     async def create_schema(self) -> None:
@@ -69,7 +94,11 @@ def open_database(settings: Settings) -> Database:
         # queueing for the pool (FIFO, no sleep) beat connections retrying a busy lock (the
         # busy handler sleeps up to 100 ms between tries). WAL keeps readers unblocked.
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

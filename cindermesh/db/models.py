@@ -19,6 +19,7 @@ __all__ = [
     "Reservation",
     "Service",
     "Volume",
+    "VolumeCreateRequest",
     "VolumeMetadata",
     "VolumeStatus",
     "VolumeType",
@@ -73,9 +74,33 @@ class Volume(SQLModel, table=True):
     quota_held: bool = True
     #: Why the volume went to error, for operators and the trace.
     error_reason: str | None = Field(default=None, max_length=1024)
+    # The durable record of the work on the volume (see ``cindermesh.db.work``).
+    #: The volume manager instance working on the volume now; None: nobody holds it.
+    worker: str | None = Field(default=None, max_length=255, index=True)
+    #: When the worker's claim lapses. For a placed volume no manager has claimed yet: the
+    #: time by which one must have, or the volume is placed again.
+    lease_expires_at: NaiveUTC | None = None
+    #: Placements made and failed so far (Cinder's ``retry['num_attempts']``).
+    schedule_attempts: int = 0
+    #: Pools (host@backend#pool) tried and failed, one per line, oldest first.
+    tried_hosts: str = Field(default="", max_length=4096)
+    #: Why the last placement failed.
+    last_error: str | None = Field(default=None, max_length=1024)
     created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
     updated_at: NaiveUTC | None = None
     launched_at: NaiveUTC | None = None
+
+
+class VolumeCreateRequest(SQLModel, table=True):
+    """A create accepted under a request id: a retry with the same id and project answers
+    the same volume (cindermesh's idempotent create, for ``idempotency_window`` seconds)."""
+
+    __tablename__ = "volume_create_requests"
+
+    project_id: str = Field(primary_key=True, max_length=255)
+    request_id: str = Field(primary_key=True, max_length=64)
+    volume_id: str = Field(max_length=36)
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
 
 
 class VolumeMetadata(SQLModel, table=True):

@@ -7,6 +7,7 @@ A reservation holds ``delta`` of a resource in ``quota_usages.reserved`` until i
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from sqlmodel import col, delete, select
@@ -18,7 +19,9 @@ from cindermesh.settings import QuotaSettings
 
 __all__ = [
     "commit",
+    "commit_deltas",
     "default_limits",
+    "expire_reservations",
     "limits_for",
     "release",
     "reserve",
@@ -102,11 +105,14 @@ async def reserve(
     project_id: str,
     deltas: Mapping[str, int],
     quotas: QuotaSettings,
+    durable: bool = True,
 ) -> list[str]:
     """Reserves ``deltas``; raises QuotaExceeded (nothing reserved) if a limit would be passed.
 
     As in Cinder, when several resources would go over, their names are sorted and the first
-    one decides the message (so ``gigabytes*`` wins over ``volumes*``).
+    one decides the message (so ``gigabytes*`` wins over ``volumes*``). ``durable``: the
+    reservations are rows (returned by id) that outlive the transaction and expire; without,
+    the caller commits them in the same transaction (``commit_deltas``) and none is written.
     """
     limits = await limits_for(session, project_id, quotas)
     usages = await _usages(session, project_id, list(deltas))
@@ -118,12 +124,14 @@ async def reserve(
     if overs:
         first = overs[0]
         raise _exceeded(first, limits[first], deltas[first], usages[first])
+    for resource, delta in deltas.items():
+        usages[resource].reserved += delta
+    if not durable:
+        return []
     reservations = [
         Reservation(project_id=project_id, resource=resource, delta=delta)
         for resource, delta in deltas.items()
     ]
-    for resource, delta in deltas.items():
-        usages[resource].reserved += delta
     session.add_all(reservations)
     return [r.id for r in reservations]
 
@@ -157,6 +165,15 @@ async def commit(session: AsyncSession, reservation_ids: Sequence[str]) -> None:
     await _settle(session, reservation_ids, to_in_use=True)
 
 
+async def commit_deltas(session: AsyncSession, project_id: str, deltas: Mapping[str, int]) -> None:
+    """Moves amounts reserved in this same transaction (``reserve(durable=False)``) to
+    in_use."""
+    usages = await _usages(session, project_id, list(deltas))
+    for resource, delta in deltas.items():
+        usages[resource].reserved -= delta
+        usages[resource].in_use += delta
+
+
 async def rollback(session: AsyncSession, reservation_ids: Sequence[str]) -> None:
     """Gives reserved amounts back."""
     await _settle(session, reservation_ids, to_in_use=False)
@@ -167,3 +184,20 @@ async def release(session: AsyncSession, project_id: str, deltas: Mapping[str, i
     usages = await _usages(session, project_id, list(deltas))
     for resource, delta in deltas.items():
         usages[resource].in_use = max(0, usages[resource].in_use - delta)
+
+
+async def expire_reservations(session: AsyncSession, created_before: dt.datetime) -> int:
+    """Rolls back reservations made before ``created_before`` (Cinder's
+    ``reservation_expire``): the work that made them died before committing. Returns how
+    many; safe when several processes expire at once (the rows are locked, and each is
+    settled by whoever deletes it)."""
+    query = (
+        select(Reservation.id)
+        .where(col(Reservation.created_at) < created_before)
+        .limit(500)
+        .with_for_update()
+    )
+    expired = list(await session.exec(query))
+    if expired:
+        await rollback(session, expired)
+    return len(expired)

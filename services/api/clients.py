@@ -12,7 +12,7 @@ from cindermesh_pb.volume.v1 import volume_manager_pb2, volume_manager_pb2_grpc
 __all__ = ["SchedulerClient", "VolumeManagerClients"]
 
 UNAVAILABLE_MESSAGE = "The server is currently unavailable. Please try again at a later time."
-_TIMEOUT = 10.0
+_TIMEOUT = 5.0
 
 
 class SchedulerClient:

@@ -2,32 +2,55 @@
 
     ExtractVolumeRequest -> QuotaReserve -> EntryCreate -> QuotaCommit -> VolumeCast
 
-Each step's docstring says what it does and how it is undone. The flow answers once the
-scheduler has accepted the volume; the row (status ``creating``) is the durable record of the
-work from then on.
+Each step's docstring says what it does and how it is undone. QuotaReserve, EntryCreate and
+QuotaCommit run in one database transaction: the volume is accepted when it commits (the row,
+status ``creating``, is then the durable record of the work, ``cindermesh.db.work``), and a
+failure or a crash before that leaves nothing, not even a reservation. VolumeCast only offers
+the volume to a scheduler, in the background: the flow answers as soon as the row is
+committed, and a scheduler that is down or slow delays the volume, never the answer; the
+schedulers' sweep places what no scheduler was offered.
+
+A create retried with the same request id (``X-OpenStack-Request-ID``) and project within
+``idempotency_window`` seconds answers the volume the first one made, even when the two run
+at once (a cindermesh guarantee; Cinder makes a second volume).
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
-from sqlmodel import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import quota
 from cindermesh.db.engine import Database
-from cindermesh.db.models import Volume, VolumeMetadata, VolumeType
-from cindermesh.errors import InvalidInput, NotFound, QuotaExceeded
+from cindermesh.db.models import Volume, VolumeCreateRequest, VolumeMetadata, VolumeType, utcnow
+from cindermesh.errors import BackendUnavailable, InvalidInput, NotFound, QuotaExceeded
 from cindermesh.flow import Step, run_flow
 from cindermesh.settings import Settings
+from cindermesh.telemetry.request_id import current_request_id
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.clients import SchedulerClient
-from services.api.lookups import find_volume_type, known_availability_zones, type_extra_specs
+from services.api.lookups import (
+    find_volume_type,
+    known_availability_zones,
+    records_for,
+    type_extra_specs,
+)
 from services.api.request_context import RequestContext
 from services.api.validation import DEFAULT_400_MESSAGE, VolumeCreateInput, validate_create
 from services.api.views import VolumeRecord
 
-__all__ = ["CreateVolumeFlow", "CreateVolumeState"]
+__all__ = ["FLOW", "CreateVolumeFlow", "CreateVolumeState"]
+
+FLOW = "api.create_volume"
+
+log = logging.getLogger(__name__)
 
 MULTIATTACH_REMOVED = (
     "multiattach parameter has been removed. The default behavior is to use multiattach "
@@ -42,6 +65,8 @@ class CreateVolumeState:
 
     ctx: RequestContext
     body: api_pb2.VolumeCreate
+    #: The transaction QuotaReserve, EntryCreate and QuotaCommit write in.
+    session: AsyncSession | None = None
     # ExtractVolumeRequest
     request: VolumeCreateInput | None = None
     size: int = 0
@@ -49,11 +74,9 @@ class CreateVolumeState:
     extra_specs: dict[str, str] = field(default_factory=dict)
     availability_zone: str = ""
     # QuotaReserve
-    reservations: list[str] = field(default_factory=list)
+    deltas: dict[str, int] = field(default_factory=dict)
     # EntryCreate
     volume: Volume | None = None
-    # QuotaCommit
-    committed: bool = False
 
     def record(self) -> VolumeRecord:
         assert self.volume is not None and self.volume_type is not None and self.request
@@ -65,18 +88,57 @@ class CreateVolumeFlow:
         self._db = db
         self._settings = settings
         self._scheduler = scheduler
-        self._steps: list[Step[CreateVolumeState]] = [
+        self._validate: list[Step[CreateVolumeState]] = [
             Step("ExtractVolumeRequest", self.extract_volume_request),
-            Step("QuotaReserve", self.quota_reserve, self.quota_reserve_revert),
-            Step("EntryCreate", self.entry_create, self.entry_create_revert),
-            Step("QuotaCommit", self.quota_commit, self.quota_commit_revert),
-            Step("VolumeCast", self.volume_cast),
         ]
+        #: In one transaction: the undo of each is its rollback.
+        self._record: list[Step[CreateVolumeState]] = [
+            Step("QuotaReserve", self.quota_reserve),
+            Step("EntryCreate", self.entry_create),
+            Step("QuotaCommit", self.quota_commit),
+        ]
+        self._cast: list[Step[CreateVolumeState]] = [Step("VolumeCast", self.volume_cast)]
+        self._offers: set[asyncio.Task[None]] = set()
 
     async def run(self, ctx: RequestContext, body: api_pb2.VolumeCreate) -> VolumeRecord:
         state = CreateVolumeState(ctx=ctx, body=body)
-        await run_flow("api.create_volume", self._steps, state)
+        await run_flow(FLOW, self._validate, state)
+        try:
+            async with self._db.session() as session:
+                if (earlier := await self._earlier(session, ctx)) is not None:
+                    return earlier
+                state.session = session
+                await run_flow(FLOW, self._record, state)
+        except IntegrityError:
+            # The same request, retried at the same time, committed its volume first.
+            async with self._db.read() as session:
+                if (earlier := await self._earlier(session, ctx)) is not None:
+                    return earlier
+            raise
+        finally:
+            state.session = None
+        await run_flow(FLOW, self._cast, state)
         return state.record()
+
+    def _idempotency_cutoff(self) -> dt.datetime:
+        return utcnow() - dt.timedelta(seconds=self._settings.work.idempotency_window)
+
+    async def _earlier(self, session: AsyncSession, ctx: RequestContext) -> VolumeRecord | None:
+        """The volume an earlier create with this request id made, if it is still there."""
+        query = (
+            select(Volume)
+            .join(VolumeCreateRequest, col(VolumeCreateRequest.volume_id) == col(Volume.id))
+            .where(
+                col(VolumeCreateRequest.project_id) == ctx.project_id,
+                col(VolumeCreateRequest.request_id) == current_request_id(),
+                col(VolumeCreateRequest.created_at) >= self._idempotency_cutoff(),
+            )
+        )
+        volume = (await session.exec(query)).first()
+        if volume is None:
+            return None
+        log.info("Volume %s: a retried create answers the volume it made", volume.id)
+        return (await records_for(session, [volume]))[0]
 
     async def extract_volume_request(self, state: CreateVolumeState) -> None:
         """Validates the body as Cinder does; resolves the volume type and the zone.
@@ -84,7 +146,7 @@ class CreateVolumeFlow:
         Undo: nothing (no side effect).
         """
         request = validate_create(state.body, state.ctx.version)
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             volume_type = await find_volume_type(
                 session, request.volume_type, state.ctx.caller.is_admin
             )
@@ -106,35 +168,31 @@ class CreateVolumeFlow:
     async def quota_reserve(self, state: CreateVolumeState) -> None:
         """Reserves volumes and gigabytes (and their per-type keys) for the project.
 
-        Undo: the reservations are rolled back (unless already committed).
+        Undo: the transaction's rollback.
         """
-        assert state.volume_type is not None
-        async with self._db.session() as session:
-            limits = await quota.limits_for(session, state.ctx.project_id, self._settings.quotas)
-            per_volume = limits.get("per_volume_gigabytes", -1)
-            if per_volume != -1 and state.size > per_volume:
-                raise QuotaExceeded(
-                    f"VolumeSizeExceedsLimit: Requested volume size {state.size}G is larger "
-                    f"than maximum allowed limit {per_volume}G."
-                )
-            state.reservations = await quota.reserve(
-                session,
-                state.ctx.project_id,
-                quota.volume_deltas(state.size, state.volume_type.name),
-                self._settings.quotas,
+        assert state.volume_type is not None and state.session is not None
+        session = state.session
+        limits = await quota.limits_for(session, state.ctx.project_id, self._settings.quotas)
+        per_volume = limits.get("per_volume_gigabytes", -1)
+        if per_volume != -1 and state.size > per_volume:
+            raise QuotaExceeded(
+                f"VolumeSizeExceedsLimit: Requested volume size {state.size}G is larger "
+                f"than maximum allowed limit {per_volume}G."
             )
-
-    async def quota_reserve_revert(self, state: CreateVolumeState) -> None:
-        if state.reservations and not state.committed:
-            async with self._db.session() as session:
-                await quota.rollback(session, state.reservations)
+        state.deltas = quota.volume_deltas(state.size, state.volume_type.name)
+        await quota.reserve(
+            session, state.ctx.project_id, state.deltas, self._settings.quotas, durable=False
+        )
 
     async def entry_create(self, state: CreateVolumeState) -> None:
-        """Writes the volume row (status ``creating``) and its metadata.
+        """Writes the volume row (status ``creating``), its metadata, and the request id that
+        made it.
 
-        Undo: the row and its metadata are deleted.
+        Undo: the transaction's rollback.
         """
         assert state.request is not None and state.volume_type is not None
+        assert state.session is not None
+        session = state.session
         volume = Volume(
             project_id=state.ctx.project_id,
             user_id=state.ctx.caller.user_id,
@@ -144,62 +202,68 @@ class CreateVolumeFlow:
             availability_zone=state.availability_zone,
             volume_type_id=state.volume_type.id,
         )
-        async with self._db.session() as session:
-            session.add(volume)
-            await session.flush()
-            session.add_all(
-                VolumeMetadata(volume_id=volume.id, key=k, value=v)
-                for k, v in state.request.metadata.items()
-            )
-        state.volume = volume
-
-    async def entry_create_revert(self, state: CreateVolumeState) -> None:
-        if state.volume is None:
-            return
-        async with self._db.session() as session:
-            await session.exec(
-                delete(VolumeMetadata).where(VolumeMetadata.volume_id == state.volume.id)  # type: ignore[arg-type]
-            )
-            await session.exec(delete(Volume).where(Volume.id == state.volume.id))  # type: ignore[arg-type]
-
-    async def quota_commit(self, state: CreateVolumeState) -> None:
-        """Moves the reservations to in-use.
-
-        Undo: the volume's usage is given back.
-        """
-        async with self._db.session() as session:
-            await quota.commit(session, state.reservations)
-        state.committed = True
-
-    async def quota_commit_revert(self, state: CreateVolumeState) -> None:
-        if not state.committed or state.volume_type is None:
-            return
-        async with self._db.session() as session:
-            await quota.release(
-                session,
-                state.ctx.project_id,
-                quota.volume_deltas(state.size, state.volume_type.name),
-            )
-
-    async def volume_cast(self, state: CreateVolumeState) -> None:
-        """Hands the volume to the scheduler and waits until it has accepted it.
-
-        Undo: nothing here; the earlier undos remove the row and give the quota back.
-        """
-        assert state.volume is not None and state.volume_type is not None
-        await self._scheduler.create_volume(
-            scheduler_pb2.VolumeSpec(
-                volume_id=state.volume.id,
-                project_id=state.ctx.project_id,
-                size_gb=state.size,
-                availability_zone=state.availability_zone,
-                volume_type=scheduler_pb2.VolumeTypeSpec(
-                    id=state.volume_type.id,
-                    name=state.volume_type.name,
-                    extra_specs=state.extra_specs,
-                ),
+        session.add(volume)
+        session.add_all(
+            VolumeMetadata(volume_id=volume.id, key=k, value=v)
+            for k, v in state.request.metadata.items()
+        )
+        request_id = current_request_id()
+        # A record of this request id that no longer counts (expired, or its volume is gone).
+        stale = col(VolumeCreateRequest.created_at) < self._idempotency_cutoff()
+        gone = col(VolumeCreateRequest.volume_id).not_in(select(Volume.id))
+        await session.exec(
+            delete(VolumeCreateRequest).where(
+                col(VolumeCreateRequest.project_id) == state.ctx.project_id,
+                col(VolumeCreateRequest.request_id) == request_id,
+                stale | gone,
             )
         )
+        session.add(
+            VolumeCreateRequest(
+                project_id=state.ctx.project_id, request_id=request_id, volume_id=volume.id
+            )
+        )
+        state.volume = volume
+
+    async def quota_commit(self, state: CreateVolumeState) -> None:
+        """Moves the reservations to in-use; the transaction commits after this step.
+
+        Undo: the transaction's rollback.
+        """
+        assert state.session is not None
+        await quota.commit_deltas(state.session, state.ctx.project_id, state.deltas)
+
+    async def volume_cast(self, state: CreateVolumeState) -> None:
+        """Offers the volume to the scheduler in the background (the fast path of the
+        hand-off; the row is the record).
+
+        Undo: nothing: once committed, the volume is accepted.
+        """
+        assert state.volume is not None and state.volume_type is not None
+        spec = scheduler_pb2.VolumeSpec(
+            volume_id=state.volume.id,
+            project_id=state.ctx.project_id,
+            size_gb=state.size,
+            availability_zone=state.availability_zone,
+            volume_type=scheduler_pb2.VolumeTypeSpec(
+                id=state.volume_type.id,
+                name=state.volume_type.name,
+                extra_specs=state.extra_specs,
+            ),
+        )
+        offer = asyncio.get_running_loop().create_task(self._offer(spec))
+        self._offers.add(offer)
+        offer.add_done_callback(self._offers.discard)
+
+    async def _offer(self, spec: scheduler_pb2.VolumeSpec) -> None:
+        try:
+            await self._scheduler.create_volume(spec)
+        except BackendUnavailable as error:
+            log.warning(
+                "Volume %s: no scheduler took it now (%s); a scheduler's sweep will",
+                spec.volume_id,
+                error.__cause__ or error,
+            )
 
 
 def _check_sources(request: VolumeCreateInput) -> None:

@@ -14,11 +14,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import grpc
+from sqlalchemy.exc import DBAPIError
 
-from cindermesh.errors import CindermeshError, InvalidInput, VersionNotSupported
+from cindermesh.errors import (
+    BackendUnavailable,
+    CindermeshError,
+    InvalidInput,
+    VersionNotSupported,
+)
 from cindermesh.settings import Settings
+from cindermesh.shielding import run_to_completion
 from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
 from services.api.auth import Caller, authenticate, check_url_project
+from services.api.clients import UNAVAILABLE_MESSAGE
 from services.api.errors import INTERNAL_MESSAGE, fault_body, map_error
 from services.api.microversion import parse_microversion
 from services.api.request_context import RequestContext
@@ -76,9 +84,15 @@ class Edge:
                 original_path=metadata.get("x-envoy-original-path", ""),
                 if_match=metadata.get("if-match"),
             )
-            result = await work(ctx)
+            # A client that hangs up stops waiting; the work (and its transaction) ends anyway.
+            result = await run_to_completion(work(ctx))
         except CindermeshError as error:
             await _abort(context, error, error.message, version_echo)
+        except DBAPIError as error:
+            # The database is unreachable or locked past the busy timeout: Cinder's 503.
+            log.warning("database unavailable: %s", error.orig)
+            unavailable = BackendUnavailable(UNAVAILABLE_MESSAGE)
+            await _abort(context, unavailable, unavailable.message, version_echo)
         except Exception as error:
             log.exception("unexpected error")
             await _abort(context, error, INTERNAL_MESSAGE, version_echo)

@@ -127,7 +127,7 @@ class InfoOperations:
         self._clock = clock
 
     async def _services(self) -> list[Service]:
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             return list(await session.exec(select(Service).order_by(Service.host)))
 
     async def availability_zones(self) -> list[tuple[str, bool]]:

@@ -172,12 +172,12 @@ class QuotaSets:
         """Limits (and usage) of ``target``: the caller's own project, or any for an admin."""
         _authorize(ctx, target, "show")
         with_usage = parse_usage_flag(usage)
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             return ShownQuotaSet(await self._entries(session, target), with_usage)
 
     async def defaults(self, ctx: RequestContext, target: str) -> dict[str, int]:
         _authorize(ctx, target, "show")
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             names = resource_names(await _type_names(session))
         return self._default_limits(names)
 
@@ -219,7 +219,7 @@ class QuotaSets:
         target = ctx.project_id
         if ctx.caller.is_admin and ctx.version.at_least(39):
             target = project_id if project_id is not None else (tenant_id or ctx.project_id)
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             entries = await self._entries(session, target)
         return AbsoluteLimits(
             max_total_volume_gigabytes=entries["gigabytes"].limit,

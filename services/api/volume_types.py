@@ -114,15 +114,15 @@ class VolumeTypeOperations:
         if wanted is not None:
             query = query.where(VolumeType.is_public == wanted)
         query = query.order_by(col(VolumeType.created_at).desc(), col(VolumeType.id).desc())
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             return await _records(session, list(await session.exec(query)))
 
     async def get(self, ctx: RequestContext, type_id: str) -> TypeRecord:
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             return await self._find(session, ctx, type_id)
 
     async def get_default(self, ctx: RequestContext) -> TypeRecord:
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             query = select(VolumeType).where(VolumeType.name == DEFAULT_VOLUME_TYPE)
             found = (await session.exec(query)).first()
             if found is None:

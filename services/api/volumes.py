@@ -36,7 +36,7 @@ class VolumeOperations:
         self._managers = managers
 
     async def get(self, ctx: RequestContext, volume_id: str) -> VolumeRecord:
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             volume = await find_volume(session, ctx, volume_id)
             return (await records_for(session, [volume]))[0]
 
@@ -44,7 +44,7 @@ class VolumeOperations:
         self, ctx: RequestContext, query: ListQuery, with_records: bool
     ) -> tuple[ListPage, list[VolumeRecord]]:
         """A page of volumes (the caller's project's unless an admin asks for all)."""
-        async with self._db.session() as session:
+        async with self._db.read() as session:
             page = await list_page(session, ctx, query)
             records = await records_for(session, page.volumes) if with_records else []
             return page, records
@@ -59,7 +59,13 @@ class VolumeOperations:
         if forced and not ctx.caller.is_admin:
             raise policy_forbidden("volume:force_delete")
         async with self._db.session() as session:
-            volume = await find_volume(session, ctx, volume_id)
+            found = await find_volume(session, ctx, volume_id)
+            # Locked: a scheduler placing it meanwhile either wins first or finds it gone.
+            volume = await session.get(
+                Volume, found.id, with_for_update=True, populate_existing=True
+            )
+            if volume is None:
+                return
             if volume.host is None:
                 await _destroy_unscheduled(session, volume)
                 return
@@ -70,6 +76,9 @@ class VolumeOperations:
             if forced and volume.status == VolumeStatus.DELETING:
                 raise InvalidVolume(f"Volume  {_NOT_DELETABLE}")
             volume.status = VolumeStatus.DELETING
+            # Whoever held the volume lets go: its manager takes it again to delete it.
+            volume.worker = None
+            volume.lease_expires_at = None
             volume.updated_at = utcnow()
             session.add(volume)
             backend = volume.host.partition("#")[0]
@@ -82,7 +91,7 @@ class VolumeOperations:
         try:
             await self._managers.delete_volume(service.address, volume_id)
         except BackendUnavailable:
-            # The row stays `deleting`; the manager finishes the delete when it starts again.
+            # The row stays `deleting`; the manager's sweep takes it when it is back.
             log.warning("volume %s: manager %s unreachable; left deleting", volume_id, backend)
 
 

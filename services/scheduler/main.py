@@ -16,6 +16,7 @@ from services.scheduler.backend_state import BackendStates
 from services.scheduler.manager_client import GrpcVolumeManagers
 from services.scheduler.scheduling import Scheduler, SchedulerConfig
 from services.scheduler.servicer import SchedulerServicer
+from services.scheduler.sweep import Sweep
 
 __all__ = ["SERVICE_NAME", "main", "serve"]
 
@@ -29,7 +30,8 @@ def _config(settings: Settings) -> SchedulerConfig:
     return SchedulerConfig(
         max_attempts=scheduler.scheduler_max_attempts,
         capacity_weight_multiplier=scheduler.capacity_weight_multiplier,
-        startup_wait=max((b.report_interval for b in settings.backends), default=10.0),
+        handoff_timeout=settings.work.handoff_timeout,
+        placement_timeout=settings.work.placement_timeout,
     )
 
 
@@ -42,14 +44,17 @@ async def serve(settings: Settings) -> None:
     await db.create_schema()
     managers = GrpcVolumeManagers()
     scheduler = Scheduler(BackendStates(), db, managers, config)
+    sweep = Sweep(scheduler, db, settings.work)
     service_name = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
 
     def register(server: grpc.aio.Server) -> None:
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(scheduler), server)
 
     server = create_server(register, [service_name])
+    sweep.start()
 
     async def on_stop() -> None:
+        await sweep.stop()
         await scheduler.close()
         await managers.close()
         await db.close()

@@ -5,14 +5,22 @@
 ``ExtractSchedulerSpec``
     Builds the filter request from the spec and counts the attempt (Cinder's
     ``_populate_retry``): attempt = attempts so far + 1; beyond ``scheduler_max_attempts``
-    the volume cannot be placed. On a reschedule the capacity consumed on the last tried pool
-    is given back first. Undo: the volume goes to ``error`` with the reason, loses its host,
-    and gives its quota back once (this undo runs whatever step failed).
+    the volume cannot be placed (the one place where that rule lives). On a reschedule the
+    capacity consumed on the last tried pool is given back first. Undo: the volume goes to
+    ``error`` with the reason and gives its quota back once (this undo runs whatever step
+    failed), except when placement is only deferred (no backend has reported yet, or the
+    database failed): the row then stays waiting, and the sweep tries again until
+    ``placement_timeout`` has passed since the volume was accepted.
 ``ScheduleCreateVolume``
     Filters (``scheduler.filter.<Name>`` spans), prefers pools not tried before, weighs
     (``scheduler.weigher.CapacityWeigher``), takes the top pool, consumes the volume's size
-    from it, records the host on the row and hands the volume to the pool's volume manager.
-    Undo: gives the consumed capacity back if the manager did not accept the volume.
+    from it, records the host and the hand-off deadline on the row (a conditional write: a
+    volume another scheduler placed first is left to it) and hands the volume to the pool's
+    volume manager, retrying with backoff while the manager is unreachable, until the
+    deadline or, sooner, as soon as the backend stopped reporting while another pool would
+    take the volume. A volume its manager never accepted is taken back (one attempt more,
+    its pool tried) and placed again. Undo: gives the consumed capacity back if the volume was
+    not handed over.
 
 Choice on reschedules: Cinder's default filters let a reschedule land on the pool that just
 failed (IgnoreAttemptedHostsFilter is not a default). We prefer untried pools when any pass the
@@ -20,15 +28,14 @@ filters, and fall back to the tried ones otherwise, so a one-backend deployment 
 (a transient driver error) while a multi-backend one moves on from a failing backend.
 
 Retry info (``RetryInfo``) means the same in both directions: attempts made and pools tried
-before the one the receiver is about to make. The scheduler forwards what it received to the
-manager unchanged; a manager whose attempt fails adds one attempt and its pool and sends it back
-(or ends in error itself once ``num_attempts + 1`` reaches ``scheduler_max_attempts``).
+before the one the receiver is about to make. The row holds the same numbers (see
+``cindermesh.db.work``): a request whose numbers the row no longer has is stale and is left.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,17 +44,25 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 
 from cindermesh.db.engine import Database
-from cindermesh.errors import CindermeshError, NoValidBackend
+from cindermesh.db.models import utcnow
+from cindermesh.errors import BackendUnavailable, CindermeshError, NoValidBackend
 from cindermesh.flow import Step, run_flow
 from cindermesh.telemetry.tracing import tracer
 from services.scheduler import volume_rows
 from services.scheduler.backend_state import BackendStates, PoolState
 from services.scheduler.filters import DEFAULT_FILTERS, FilterRequest, PoolFilter
-from services.scheduler.manager_client import VolumeManagers
+from services.scheduler.manager_client import ManagerRefused, VolumeManagers
 from services.scheduler.spec import RetryState, ScheduleRequest
 from services.scheduler.weighers import WeighedPool, weigh_by_capacity
 
-__all__ = ["FLOW", "CreateVolumeState", "Scheduler", "SchedulerConfig", "filter_pools"]
+__all__ = [
+    "FLOW",
+    "CreateVolumeState",
+    "PlacementDeferred",
+    "Scheduler",
+    "SchedulerConfig",
+    "filter_pools",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +76,17 @@ class SchedulerConfig:
     max_attempts: int = 3
     #: Cinder's ``capacity_weight_multiplier``.
     capacity_weight_multiplier: float = 1.0
-    #: After start, how long a schedule waits for the first capability report (Cinder waits
-    #: ``scheduler_driver_init_wait_time`` for every backend to report).
-    startup_wait: float = 10.0
+    #: Seconds a placed volume's manager has to accept it (``WorkSettings.handoff_timeout``).
+    handoff_timeout: float = 30.0
+    #: Seconds a volume may wait for a backend to report (``WorkSettings.placement_timeout``).
+    placement_timeout: float = 120.0
+    #: Longest pause between two hand-off tries.
+    handoff_backoff_max: float = 1.0
     filters: tuple[PoolFilter, ...] = DEFAULT_FILTERS
+
+
+class PlacementDeferred(CindermeshError):
+    """No backend has reported (yet): the volume waits instead of failing."""
 
 
 @dataclass
@@ -79,6 +101,8 @@ class CreateVolumeState:
     consumed: bool = False
     delivered: bool = False
     failure: BaseException | None = field(default=None, repr=False)
+    #: The volume taken back from a manager that never accepted it: the next attempt.
+    next_request: ScheduleRequest | None = None
 
 
 def _reason(failure: BaseException | None) -> str:
@@ -125,7 +149,8 @@ def _prefer_untried(pools: list[PoolState], tried: Sequence[str]) -> list[PoolSt
 
 
 class Scheduler:
-    """Accepts schedules and runs each as a background flow."""
+    """Accepts schedules and runs each as a background flow; at most one per volume at a time
+    in this process (the sweep and a reschedule may both offer the same volume)."""
 
     def __init__(
         self,
@@ -138,19 +163,35 @@ class Scheduler:
         self._db = db
         self._managers = managers
         self._config = config
-        self._ready_by = time.monotonic() + config.startup_wait
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def in_flight(self, volume_id: str) -> bool:
+        return volume_id in self._tasks
 
     def submit(self, request: ScheduleRequest) -> asyncio.Task[None]:
         """Starts the flow in the background (the context, so the trace and request id, is
-        copied into the task)."""
+        copied into the task); a volume already being scheduled here keeps its task."""
+        volume_id = request.spec.volume_id
+        if (running := self._tasks.get(volume_id)) is not None:
+            return running
         task = asyncio.get_running_loop().create_task(self.schedule(request))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[volume_id] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._tasks.get(volume_id) is finished:
+                del self._tasks[volume_id]
+
+        task.add_done_callback(done)
         return task
 
     async def schedule(self, request: ScheduleRequest) -> None:
-        """Runs the flow; a failure has been handled (row in error) when this returns."""
+        """Places the volume, again as long as its manager hands it back; a failure has been
+        handled (row in error, or left waiting for the sweep) when this returns."""
+        next_request: ScheduleRequest | None = request
+        while next_request is not None:
+            next_request = await self._attempt(next_request)
+
+    async def _attempt(self, request: ScheduleRequest) -> ScheduleRequest | None:
         state = CreateVolumeState(request)
         steps = [
             Step("ExtractSchedulerSpec", self._recording(self._extract), self._fail_volume),
@@ -162,12 +203,14 @@ class Scheduler:
             log.warning("Failed to schedule volume %s: %s", request.spec.volume_id, error)
         except Exception:
             log.exception("Failed to schedule volume %s", request.spec.volume_id)
+        return state.next_request
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Lets running schedules finish for up to ``timeout`` seconds, then cancels them."""
+        """Lets running schedules finish for up to ``timeout`` seconds, then cancels them
+        (what they had not placed waits in the database for the next scheduler)."""
         if not self._tasks:
             return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        _, pending = await asyncio.wait(set(self._tasks.values()), timeout=timeout)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -215,23 +258,28 @@ class Scheduler:
             )
 
     async def _fail_volume(self, state: CreateVolumeState) -> None:
-        reason = _reason(state.failure)
-        if await volume_rows.mark_error(self._db, state.request.spec, reason):
-            log.warning("Volume %s: scheduling failed: %s", state.request.spec.volume_id, reason)
+        spec, failure = state.request.spec, state.failure
+        if isinstance(failure, volume_rows.VolumeGone | asyncio.CancelledError):
+            return  # someone else has the volume, or the next scheduler will
+        if not isinstance(failure, NoValidBackend):
+            accepted_by = utcnow() - dt.timedelta(seconds=self._config.placement_timeout)
+            if not await volume_rows.created_before(self._db, spec.volume_id, accepted_by):
+                log.info("Volume %s: placement deferred: %s", spec.volume_id, _reason(failure))
+                return
+        reason = _reason(failure)
+        if await volume_rows.mark_error(self._db, spec, reason):
+            log.warning("Volume %s: scheduling failed: %s", spec.volume_id, reason)
 
     # ScheduleCreateVolume
-
-    async def _wait_until_ready(self) -> None:
-        remaining = self._ready_by - time.monotonic()
-        if remaining > 0 and not self.states.first_report.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.states.first_report.wait(), remaining)
 
     def _choose(self, state: CreateVolumeState) -> PoolState:
         """Filters, weighs, takes the top pool and consumes from it, with no ``await``."""
         assert state.filter_request is not None
         request = state.filter_request
-        pools = filter_pools(self.states.pools(), request, self._config.filters)
+        live = self.states.pools()
+        if not live:
+            raise PlacementDeferred(f"{NO_VALID_BACKEND} No backend has reported its capacity.")
+        pools = filter_pools(live, request, self._config.filters)
         tried = state.request.retry.hosts if state.request.retry else ()
         if pools and tried:
             pools = _prefer_untried(pools, tried)
@@ -254,18 +302,58 @@ class Scheduler:
         return weighed
 
     async def _place(self, state: CreateVolumeState) -> None:
-        await self._wait_until_ready()
         spec = state.request.spec
+        retry = state.request.retry or RetryState()
         chosen = self._choose(state)
         span = trace.get_current_span()
         span.set_attribute("scheduler.backend", chosen.backend)
         span.set_attribute("scheduler.pool", chosen.pool_name)
         span.set_attribute("scheduler.host", chosen.pool_id)
         span.set_attribute("volume.size", spec.size_gb)
-        await volume_rows.record_host(self._db, spec, chosen)
-        retry = state.request.retry or RetryState()
-        await self._managers.create_volume(chosen.address, spec, chosen.pool_id, retry)
-        state.delivered = True
+        await volume_rows.record_host(
+            self._db, spec, chosen, retry.num_attempts, self._config.handoff_timeout
+        )
+        failure = await self._hand_off(state, chosen, retry)
+        state.delivered = True  # from here on the row, not this flow, says where the volume is
+        if failure is None:
+            return
+        span.set_attribute("scheduler.handoff_failed", failure)
+        taken_back = await volume_rows.take_back(
+            self._db, spec.volume_id, chosen.pool_id, failure, lapsed_only=False
+        )
+        if taken_back is not None:
+            log.warning("Volume %s: %s; placing it again", spec.volume_id, failure)
+            state.next_request = ScheduleRequest(spec=spec, retry=taken_back)
+
+    async def _hand_off(
+        self, state: CreateVolumeState, chosen: PoolState, retry: RetryState
+    ) -> str | None:
+        """Hands the volume to its manager; None once accepted (or refused for good: the row
+        tells the rest), else why it could not be handed over."""
+        spec = state.request.spec
+        deadline = time.monotonic() + self._config.handoff_timeout
+        pause = 0.05
+        while True:
+            try:
+                await self._managers.create_volume(chosen.address, spec, chosen.pool_id, retry)
+                return None
+            except ManagerRefused as refused:
+                log.warning("Volume %s: %s", spec.volume_id, refused.message)
+                return None
+            except BackendUnavailable as unavailable:
+                if time.monotonic() >= deadline or self._elsewhere(state, chosen):
+                    return unavailable.message
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self._config.handoff_backoff_max)
+
+    def _elsewhere(self, state: CreateVolumeState, chosen: PoolState) -> bool:
+        """The chosen backend stopped reporting and another pool would take the volume."""
+        live = self.states.pools()
+        if any(p.pool_id == chosen.pool_id for p in live):
+            return False
+        assert state.filter_request is not None
+        others = [p for p in live if p.pool_id != chosen.pool_id]
+        return bool(filter_pools(others, state.filter_request, self._config.filters))
 
     async def _give_back(self, state: CreateVolumeState) -> None:
         if state.consumed and not state.delivered and state.chosen is not None:

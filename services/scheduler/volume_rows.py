@@ -1,47 +1,120 @@
-"""The scheduler's writes to the volume row, each one transaction.
+"""The scheduler's reads and writes of volume rows, each write one conditional transaction
+(the protocol is in ``cindermesh.db.work``).
 
-* :func:`record_host`: the chosen pool (and its service) on a volume still ``creating``, as
-  Cinder's scheduler writes ``host`` and ``availability_zone`` before casting to the backend.
-* :func:`mark_error`: a volume that cannot be placed goes to ``error`` with a reason, loses its
-  host, and gives its quota back exactly once (``quota_held`` is cleared in the same
-  transaction).
+* :func:`record_host`: the chosen pool (and its service) on a volume still waiting to be
+  placed, with the deadline by which its manager must accept it, as Cinder's scheduler writes
+  ``host`` and ``availability_zone`` before casting to the backend.
+* :func:`take_back`: a placed volume its manager did not accept (or stopped working on) is
+  waiting to be placed again, one attempt more and its pool tried.
+* :func:`mark_error`: a volume that cannot be placed goes to ``error`` with a reason and gives
+  its quota back exactly once (``quota_held`` is cleared in the same transaction).
+* :func:`unplaced` and :func:`abandoned`: what the sweep finds nobody working on.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
+from sqlalchemy import func
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import quota
 from cindermesh.db.engine import Database
-from cindermesh.db.models import Service, Volume, VolumeStatus, VolumeType, utcnow
+from cindermesh.db.models import (
+    Service,
+    Volume,
+    VolumeStatus,
+    VolumeType,
+    VolumeTypeExtraSpec,
+    utcnow,
+)
+from cindermesh.db.work import join_hosts, lease_until, split_hosts
 from cindermesh.errors import CindermeshError
 from services.scheduler.backend_state import PoolState
-from services.scheduler.spec import VolumeSpec
+from services.scheduler.spec import RetryState, ScheduleRequest, VolumeSpec, VolumeTypeSpec
 
-__all__ = ["VolumeGone", "mark_error", "record_host"]
+__all__ = [
+    "VolumeGone",
+    "abandoned",
+    "created_before",
+    "mark_error",
+    "record_host",
+    "schedule_requests",
+    "take_back",
+    "unplaced",
+]
 
 _REASON_LENGTH = 1024
+#: Rows one sweep looks at, at most.
+_SWEEP_LIMIT = 200
 
 
 class VolumeGone(CindermeshError):
-    """The volume was deleted, or left ``creating``, while it was being scheduled."""
+    """The volume was deleted, placed by someone else, or left ``creating`` meanwhile."""
 
     def __init__(self, volume_id: str) -> None:
-        super().__init__(f"Volume {volume_id} is no longer waiting to be created")
+        super().__init__(f"Volume {volume_id} is no longer waiting to be placed")
 
 
-async def record_host(db: Database, spec: VolumeSpec, pool: PoolState) -> None:
-    """Writes ``host@backend#pool``, the service uuid and the pool's zone on the row."""
+async def _locked(session: AsyncSession, volume_id: str) -> Volume | None:
+    return await session.get(Volume, volume_id, with_for_update=True, populate_existing=True)
+
+
+def _waiting(row: Volume | None, attempts: int | None = None) -> bool:
+    """Creating, not placed, nobody holding it, and (if given) after ``attempts`` failures."""
+    return (
+        row is not None
+        and row.status == VolumeStatus.CREATING
+        and row.host is None
+        and row.worker is None
+        and (attempts is None or row.schedule_attempts == attempts)
+    )
+
+
+async def record_host(
+    db: Database, spec: VolumeSpec, pool: PoolState, attempts: int, handoff_timeout: float
+) -> None:
+    """Writes ``host@backend#pool``, the service uuid, the pool's zone and the hand-off
+    deadline; raises VolumeGone unless the row still waits after ``attempts`` failures."""
     async with db.session() as session:
-        row = await session.get(Volume, spec.volume_id)
-        if row is None or row.status != VolumeStatus.CREATING:
+        row = await _locked(session, spec.volume_id)
+        if row is None or not _waiting(row, attempts):
             raise VolumeGone(spec.volume_id)
         service = await session.get(Service, pool.backend)
         row.host = pool.pool_id
         row.service_uuid = service.uuid if service is not None else None
         if pool.availability_zone:
             row.availability_zone = pool.availability_zone
+        row.lease_expires_at = lease_until(handoff_timeout)
         row.updated_at = utcnow()
+
+
+async def take_back(
+    db: Database, volume_id: str, host: str, reason: str, lapsed_only: bool
+) -> RetryState | None:
+    """Unplaces a volume placed on ``host`` that no manager holds (``lapsed_only``: only once
+    its hand-off deadline or its worker's lease has passed), counting the attempt; the new
+    retry state, or None if the row is gone or someone else has it now."""
+    now = utcnow()
+    async with db.session() as session:
+        row = await _locked(session, volume_id)
+        if row is None or row.status != VolumeStatus.CREATING or row.host != host:
+            return None
+        lapsed = row.lease_expires_at is None or row.lease_expires_at < now
+        if (row.worker is not None or lapsed_only) and not lapsed:
+            return None
+        hosts = split_hosts(row.tried_hosts)
+        hosts = hosts if host in hosts else (*hosts, host)
+        row.host = None
+        row.service_uuid = None
+        row.worker = None
+        row.lease_expires_at = None
+        row.schedule_attempts += 1
+        row.tried_hosts = join_hosts(hosts)
+        row.last_error = reason[:_REASON_LENGTH]
+        row.updated_at = now
+        return RetryState(num_attempts=row.schedule_attempts, hosts=hosts, last_error=reason)
 
 
 async def _type_name(session: AsyncSession, spec: VolumeSpec, row: Volume) -> str:
@@ -52,18 +125,108 @@ async def _type_name(session: AsyncSession, spec: VolumeSpec, row: Volume) -> st
 
 
 async def mark_error(db: Database, spec: VolumeSpec, reason: str) -> bool:
-    """Puts a ``creating`` volume in ``error``; False if it is gone or no longer creating."""
+    """Puts a volume waiting to be placed in ``error``; False if it is gone or no longer
+    waiting (someone else has it)."""
     async with db.session() as session:
-        row = await session.get(Volume, spec.volume_id)
-        if row is None or row.status != VolumeStatus.CREATING:
+        row = await _locked(session, spec.volume_id)
+        if row is None or not _waiting(row):
             return False
         row.status = VolumeStatus.ERROR
         row.error_reason = reason[:_REASON_LENGTH]
-        row.host = None
-        row.service_uuid = None
+        row.lease_expires_at = None
         row.updated_at = utcnow()
         if row.quota_held:
             type_name = await _type_name(session, spec, row)
             await quota.release(session, row.project_id, quota.volume_deltas(row.size, type_name))
             row.quota_held = False
         return True
+
+
+async def created_before(db: Database, volume_id: str, moment: dt.datetime) -> bool:
+    """Whether the volume exists and was accepted before ``moment``."""
+    async with db.read() as session:
+        created = (
+            await session.exec(select(Volume.created_at).where(Volume.id == volume_id))
+        ).first()
+    return created is not None and created < moment
+
+
+async def _requests(session: AsyncSession, rows: list[Volume]) -> list[ScheduleRequest]:
+    type_ids = {row.volume_type_id for row in rows}
+    types = {
+        t.id: t
+        for t in await session.exec(select(VolumeType).where(col(VolumeType.id).in_(type_ids)))
+    }
+    specs: dict[str, dict[str, str]] = {type_id: {} for type_id in type_ids}
+    extra = select(VolumeTypeExtraSpec).where(col(VolumeTypeExtraSpec.volume_type_id).in_(type_ids))
+    for spec in await session.exec(extra):
+        specs[spec.volume_type_id][spec.key] = spec.value
+    requests = []
+    for row in rows:
+        volume_type = types.get(row.volume_type_id)
+        attempts, hosts = row.schedule_attempts, split_hosts(row.tried_hosts)
+        retry = RetryState(attempts, hosts, row.last_error or "") if attempts or hosts else None
+        requests.append(
+            ScheduleRequest(
+                spec=VolumeSpec(
+                    volume_id=row.id,
+                    project_id=row.project_id,
+                    size_gb=row.size,
+                    availability_zone=row.availability_zone,
+                    volume_type=VolumeTypeSpec(
+                        id=row.volume_type_id,
+                        name=volume_type.name if volume_type is not None else "",
+                        extra_specs=specs[row.volume_type_id],
+                    ),
+                ),
+                retry=retry,
+            )
+        )
+    return requests
+
+
+async def unplaced(db: Database, unchanged_since: dt.datetime) -> list[ScheduleRequest]:
+    """Volumes waiting to be placed whose row has not changed since ``unchanged_since``
+    (their scheduler died, was never reached, or deferred them), oldest first."""
+    last_change = func.coalesce(col(Volume.updated_at), col(Volume.created_at))
+    query = (
+        select(Volume)
+        .where(
+            col(Volume.status) == VolumeStatus.CREATING,
+            col(Volume.host).is_(None),
+            col(Volume.worker).is_(None),
+            last_change < unchanged_since,
+        )
+        .order_by(col(Volume.created_at))
+        .limit(_SWEEP_LIMIT)
+    )
+    async with db.read() as session:
+        rows = list(await session.exec(query))
+        return await _requests(session, rows) if rows else []
+
+
+async def abandoned(db: Database) -> list[tuple[str, str]]:
+    """(volume id, host) of placed volumes whose hand-off deadline or worker's lease has
+    passed: their manager never accepted them, or stopped renewing its claim."""
+    now = utcnow()
+    lapsed = col(Volume.lease_expires_at).is_(None) | (col(Volume.lease_expires_at) < now)
+    query = (
+        select(Volume.id, Volume.host)
+        .where(
+            col(Volume.status) == VolumeStatus.CREATING,
+            col(Volume.host).is_not(None),
+            lapsed,
+        )
+        .limit(_SWEEP_LIMIT)
+    )
+    async with db.read() as session:
+        return [(volume_id, host) for volume_id, host in await session.exec(query) if host]
+
+
+async def schedule_requests(db: Database, volume_ids: list[str]) -> list[ScheduleRequest]:
+    """The requests that place these volumes, as their rows now say."""
+    if not volume_ids:
+        return []
+    async with db.read() as session:
+        rows = list(await session.exec(select(Volume).where(col(Volume.id).in_(volume_ids))))
+        return await _requests(session, rows)

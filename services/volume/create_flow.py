@@ -1,17 +1,23 @@
 """Cinder's manager create flow (``volume_create_manager``), as explicit steps.
 
     ExtractVolumeRef     reload the row; it must still be ``creating``.      undo: none
-    OnFailureReschedule  nothing.                 undo: reschedule, or ``error`` + quota back
+    OnFailureReschedule  nothing.                 undo: hand back to the schedulers, or ``error``
     ExtractVolumeSpec    what to create (only ``raw`` volumes for now).      undo: none
     NotifyVolumeAction   ``create.start``: a log line and a span event.      undo: none
     CreateVolumeFromSpec the driver creates the image.                 undo: remove the image
     CreateVolumeOnFinish ``available``, ``launched_at``; ``create.end``.    undo: none
 
+The flow runs only while this manager holds the volume (``services.volume.store``): every
+write checks it, so a manager that lost the volume meanwhile changes nothing and only removes
+its own image.
+
 On a failure the undos run newest first (``cindermesh.flow``), so a partly created image is
 removed before the volume goes back to the scheduler. The reschedule rule is Cinder's: any
-failure except ``NotReschedulable`` ones is tried on another backend while attempts remain
-(``scheduler_max_attempts``, the first attempt included); otherwise the row goes to ``error``
-with ``error_reason`` and its quota is given back once.
+failure except ``NotReschedulable`` ones is handed back (on the row: no host, one attempt
+more, this pool tried), then offered to the scheduler; if the scheduler cannot be reached the
+row waits for a scheduler's sweep. The scheduler alone decides when attempts have run out
+(``scheduler_max_attempts``). A ``NotReschedulable`` failure puts the row in ``error`` with
+``error_reason`` and gives its quota back once.
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ class FlowServices:
     db: Database
     driver: VolumeDriver
     scheduler: SchedulerClient
-    #: Cinder's ``scheduler_max_attempts``.
-    max_attempts: int
+    #: This process's instance id: the ``worker`` of the volumes it holds.
+    worker: str
     #: This service's uuid, recorded on the volumes it creates.
     service_uuid: str | None = None
 
@@ -103,7 +109,7 @@ class _Steps:
 
     async def extract_volume_ref(self, state: CreateFlowState) -> None:
         volume = await store.get_volume(self._s.db, state.request.volume_id)
-        if volume.status != VolumeStatus.CREATING:
+        if volume.status != VolumeStatus.CREATING or volume.worker != self._s.worker:
             raise VolumeStateChanged(volume.id, VolumeStatus.CREATING, volume.status)
         state.volume = volume
 
@@ -117,18 +123,13 @@ class _Steps:
         if isinstance(error, asyncio.CancelledError):
             log.info("Volume %s: create interrupted; left for recovery", request.volume_id)
             return
-        if not request.allow_reschedule or not is_reschedulable(error or Exception()):
+        if not is_reschedulable(error or Exception()):
             await self._error(state, f"Volume {request.volume_id}: create failed: {reason}")
             return
-        if request.retry.num_attempts + 1 >= self._s.max_attempts:
-            await self._error(
-                state,
-                f"Exceeded max scheduling attempts {self._s.max_attempts} for volume "
-                f"{request.volume_id}; last error: {reason}",
-            )
-            return
-        retry = request.retry.after_failure(request.host, reason)
-        if not await store.clear_host_for_reschedule(self._s.db, request.volume_id, request.host):
+        retry = await store.hand_back(
+            self._s.db, request.volume_id, self._s.worker, request.host, reason
+        )
+        if retry is None:
             log.info("Volume %s changed meanwhile; not rescheduling it", request.volume_id)
             return
         log.debug(
@@ -138,16 +139,21 @@ class _Steps:
             reason,
         )
         span.set_attributes({"volume.rescheduled": True, "retry.num_attempts": retry.num_attempts})
+        state.rescheduled = True
         try:
             await self._s.scheduler.reschedule(request, retry)
         except Exception as failure:
-            log.error("Volume %s: rescheduling failed: %s", request.volume_id, failure)
-            await self._error(state, f"Rescheduling failed: {failure}; after: {reason}")
-            return
-        state.rescheduled = True
+            # The row waits for a scheduler: the sweep of any replica places it.
+            log.warning(
+                "Volume %s: the scheduler did not take it back (%s); a sweep will",
+                request.volume_id,
+                failure,
+            )
 
     async def _error(self, state: CreateFlowState, reason: str) -> None:
-        state.errored = await store.mark_error(self._s.db, state.request.volume_id, reason)
+        state.errored = await store.mark_error(
+            self._s.db, state.request.volume_id, reason, self._s.worker
+        )
         trace.get_current_span().set_attribute("volume.error_reason", reason)
         log.error("%s", reason)
 
@@ -181,7 +187,7 @@ class _Steps:
     async def create_volume_on_finish(self, state: CreateFlowState) -> None:
         spec = state.spec
         assert spec is not None
-        await store.mark_available(self._s.db, spec.volume_id, self._s.service_uuid)
+        await store.mark_available(self._s.db, spec.volume_id, self._s.worker, self._s.service_uuid)
         _notify(state, "create.end")
         log.info("Volume %s (%s): created successfully", spec.volume_name, spec.volume_id)
 

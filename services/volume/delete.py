@@ -2,7 +2,8 @@
 
 The driver removes the image (already gone counts as done); then one transaction deletes the
 metadata and the row and gives the quota back if the volume still held it. If the driver fails
-the volume goes to ``error_deleting`` and keeps its row and quota.
+the volume goes to ``error_deleting`` and keeps its row and quota. Each write happens only while
+``worker`` still holds the volume (``services.volume.store``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = ["run_delete"]
 log = logging.getLogger(__name__)
 
 
-async def run_delete(db: Database, driver: VolumeDriver, volume_id: str) -> bool:
+async def run_delete(db: Database, driver: VolumeDriver, volume_id: str, worker: str) -> bool:
     """True if the volume is gone at the end; never raises for a failed delete."""
     with tracer().start_as_current_span(
         "volume.delete_volume", attributes={"volume.id": volume_id}
@@ -34,10 +35,10 @@ async def run_delete(db: Database, driver: VolumeDriver, volume_id: str) -> bool
             span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
             log.error("Volume %s: delete failed in the driver: %s", volume_id, error)
             await store.set_status(
-                db, volume_id, VolumeStatus.DELETING, VolumeStatus.ERROR_DELETING
+                db, volume_id, VolumeStatus.DELETING, VolumeStatus.ERROR_DELETING, worker
             )
             return False
-        destroyed = await store.destroy_volume(db, volume_id)
+        destroyed = await store.destroy_volume(db, volume_id, worker)
         span.set_attribute("volume.row_destroyed", destroyed)
         _notify(volume_id, "delete.end")
     log.info("Deleted volume successfully. volume=%s", volume_id)

@@ -49,8 +49,6 @@ class CreateRequest:
     #: The pool chosen by the scheduler, host@backend#pool.
     host: str
     retry: RetryState = field(default_factory=RetryState)
-    #: False for work that has no scheduler request behind it (recovery): failure ends in error.
-    allow_reschedule: bool = True
 
 
 def backend_of(host: str) -> str:

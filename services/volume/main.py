@@ -18,7 +18,7 @@ from cindermesh_pb.volume.v1 import volume_manager_pb2_grpc
 from services.volume.create_flow import FlowServices
 from services.volume.domain import backend_host
 from services.volume.drivers import create_driver
-from services.volume.manager import Manager
+from services.volume.manager import Manager, ManagerTiming, new_worker_id
 from services.volume.registration import ServiceRegistration
 from services.volume.reporter import CapabilityReporter
 from services.volume.scheduler_client import SchedulerClient
@@ -60,16 +60,20 @@ async def serve(settings: Settings, backend_name: str) -> None:
         service_uuid = await registration.register()
         scheduler = SchedulerClient(channel)
         reporter = CapabilityReporter(settings, backend, driver, scheduler)
+        host = backend_host(settings.host_name, backend.name)
         manager = Manager(
             FlowServices(
                 db=db,
                 driver=driver,
                 scheduler=scheduler,
-                max_attempts=settings.scheduler.scheduler_max_attempts,
+                worker=new_worker_id(host),
                 service_uuid=service_uuid,
             ),
-            backend_host(settings.host_name, backend.name),
+            host,
             on_capacity_change=reporter.request_report,
+            timing=ManagerTiming(
+                lease=settings.work.manager_lease, sweep_interval=settings.work.sweep_interval
+            ),
         )
 
         def register(server: grpc.aio.Server) -> None:
@@ -81,6 +85,7 @@ async def serve(settings: Settings, backend_name: str) -> None:
         registration.start()
         reporter.start()
         await manager.recover()
+        manager.start_maintenance()
 
         async def on_stop() -> None:
             await manager.stop(STOP_GRACE)

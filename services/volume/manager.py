@@ -1,4 +1,10 @@
-"""The volume manager's domain side: accepts work, runs it in background tasks.
+"""The volume manager's domain side: takes work, holds it, runs it in background tasks.
+
+A manager works on a volume only while it holds it on the row (``services.volume.store``):
+it claims a volume when the scheduler hands it over (or the api asks for a delete), when its
+sweep finds one of its backend's volumes nobody holds, and for all of them when it starts
+(``services.volume.recovery``). While it works it renews the lease of what it holds; a
+manager that dies loses its volumes to a reschedule once the lease lapses.
 
 An accepted create or delete runs as an ``asyncio`` task that inherits the caller's context
 (trace context and request id), so its spans and log lines belong to the request's trace. At
@@ -10,21 +16,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
-from cindermesh.db.models import VolumeStatus
+from cindermesh.db.models import Volume, VolumeStatus
 from cindermesh.telemetry.request_id import new_request_id, request_id_var
-from services.volume import store
+from services.volume import recovery, store
 from services.volume.create_flow import FlowServices, run_create
 from services.volume.delete import run_delete
 from services.volume.domain import CreateRequest, backend_of
 from services.volume.errors import VolumeNotFound, VolumeStateChanged, WrongBackend
-from services.volume.recovery import find_unfinished
 
-__all__ = ["Manager"]
+__all__ = ["Manager", "ManagerTiming", "new_worker_id"]
 
 log = logging.getLogger(__name__)
+
+#: Errors that mean the volume is not this manager's to work on.
+_NOT_OURS = (VolumeNotFound, VolumeStateChanged)
+
+
+def new_worker_id(backend_host: str) -> str:
+    """An id for this run of the manager of ``backend_host``."""
+    return f"{backend_host}/{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class ManagerTiming:
+    #: Seconds a claim lasts (``WorkSettings.manager_lease``); renewed every third of it.
+    lease: float = 6.0
+    #: Seconds between two sweeps (``WorkSettings.sweep_interval``).
+    sweep_interval: float = 1.0
 
 
 class Manager:
@@ -33,47 +56,66 @@ class Manager:
         services: FlowServices,
         backend_host: str,
         on_capacity_change: Callable[[], None] = lambda: None,
+        timing: ManagerTiming = ManagerTiming(),
     ) -> None:
         self._s = services
         #: host@backend this manager serves.
         self.backend_host = backend_host
         self._on_capacity_change = on_capacity_change
+        self._timing = timing
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._maintenance: asyncio.Task[None] | None = None
 
     @property
     def busy(self) -> int:
         """Volumes with work in progress."""
         return len(self._tasks)
 
+    @property
+    def worker(self) -> str:
+        return self._s.worker
+
     def _check_host(self, host: str) -> None:
         if backend_of(host) != self.backend_host:
             raise WrongBackend(f"host {host!r} is not served by {self.backend_host}")
 
     async def accept_create(self, request: CreateRequest) -> None:
-        """Checks the row and starts the create flow; raises VolumeNotFound,
+        """Claims the volume and starts the create flow; raises VolumeNotFound,
         VolumeStateChanged or WrongBackend if the create cannot be accepted."""
         self._check_host(request.host)
-        volume = await store.get_volume(self._s.db, request.volume_id)
-        if volume.status != VolumeStatus.CREATING:
-            raise VolumeStateChanged(volume.id, VolumeStatus.CREATING, volume.status)
         if request.volume_id in self._tasks:
             log.info("Volume %s: create already in progress", request.volume_id)
             return
-        self._spawn(request.volume_id, self._create(request))
+        volume = await self._claim(request.volume_id, VolumeStatus.CREATING)
+        if volume is None:
+            return
+        if volume.host != request.host:
+            raise VolumeStateChanged(volume.id, VolumeStatus.CREATING, volume.status)
+        if request.volume_id not in self._tasks:
+            self._spawn(request.volume_id, self._create(request))
 
     async def accept_delete(self, volume_id: str) -> None:
-        """Starts the delete of a ``deleting`` volume; a row already gone is accepted (there
-        is nothing left to do)."""
+        """Claims and starts the delete of a ``deleting`` volume; a row already gone is
+        accepted (there is nothing left to do)."""
         try:
             volume = await store.get_volume(self._s.db, volume_id)
-        except VolumeNotFound:
-            log.info("Volume %s: already deleted", volume_id)
+        except VolumeNotFound as gone:
+            log.info("Volume %s: already deleted (%s)", volume_id, gone)
             return
         if volume.status != VolumeStatus.DELETING:
             raise VolumeStateChanged(volume.id, VolumeStatus.DELETING, volume.status)
         if volume.host is not None:
             self._check_host(volume.host)
-        self._spawn(volume_id, self._delete(volume_id, self._tasks.get(volume_id)))
+        if await self._claim(volume_id, VolumeStatus.DELETING) is not None:
+            self._spawn(volume_id, self._delete(volume_id, self._tasks.get(volume_id)))
+
+    async def _claim(self, volume_id: str, status: str) -> Volume | None:
+        volume = await store.claim(
+            self._s.db, volume_id, status, self.backend_host, self.worker, self._timing.lease
+        )
+        if volume is None:
+            log.info("Volume %s: held by another worker", volume_id)
+        return volume
 
     async def _create(self, request: CreateRequest) -> None:
         await run_create(self._s, request)
@@ -82,7 +124,7 @@ class Manager:
     async def _delete(self, volume_id: str, before: asyncio.Task[None] | None) -> None:
         if before is not None:
             await asyncio.wait({before})
-        await run_delete(self._s.db, self._s.driver, volume_id)
+        await run_delete(self._s.db, self._s.driver, volume_id, self.worker)
         self._on_capacity_change()
 
     def _spawn(self, volume_id: str, work: Coroutine[Any, Any, None]) -> None:
@@ -98,14 +140,60 @@ class Manager:
         task.add_done_callback(done)
 
     async def recover(self) -> None:
-        """Restarts what a previous run left unfinished (see ``recovery``)."""
-        unfinished = await find_unfinished(self._s.db, self.backend_host)
+        """Takes over and restarts what a previous run left unfinished, and removes the images
+        of volumes no longer placed here (see ``recovery``)."""
+        unfinished = await recovery.take_over(
+            self._s.db, self.backend_host, self.worker, self._timing.lease
+        )
         for request in unfinished.creates:
             log.info("Volume %s: resuming an interrupted create", request.volume_id)
             self._spawn(request.volume_id, self._recovering(self._create(request)))
         for volume_id in unfinished.deletes:
             log.info("Volume %s: resuming an interrupted delete", volume_id)
             self._spawn(volume_id, self._recovering(self._delete(volume_id, None)))
+        images = await self._s.driver.list_volumes()
+        for volume_id in await recovery.orphans(self._s.db, self.backend_host, images):
+            log.warning("Volume %s: removing an image no volume placed here owns", volume_id)
+            await self._s.driver.delete_volume(volume_id)
+        if images:
+            self._on_capacity_change()
+
+    async def sweep_once(self) -> None:
+        """Claims and starts this backend's work nobody holds."""
+        for volume_id, status in await store.unclaimed(self._s.db, self.backend_host):
+            if volume_id in self._tasks:
+                continue
+            try:
+                volume = await self._claim(volume_id, status)
+            except _NOT_OURS:
+                continue
+            if volume is None or volume_id in self._tasks:
+                continue
+            request_id_var.set(new_request_id())
+            log.info("Volume %s: taking %s work nobody held", volume_id, status)
+            if status == VolumeStatus.CREATING:
+                work = self._create(await recovery.create_request(self._s.db, volume))
+            else:
+                work = self._delete(volume_id, None)
+            self._spawn(volume_id, work)
+
+    def start_maintenance(self) -> None:
+        """Renews the leases of what this manager holds and sweeps, until ``stop``."""
+        self._maintenance = asyncio.create_task(self._maintain(), name="manager-maintenance")
+
+    async def _maintain(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_renewal = 0.0
+        while True:
+            try:
+                if self._tasks and loop.time() >= next_renewal:
+                    held = list(self._tasks)
+                    await store.renew(self._s.db, self.worker, held, self._timing.lease)
+                    next_renewal = loop.time() + self._timing.lease / 3
+                await self.sweep_once()
+            except Exception as error:
+                log.warning("manager maintenance failed, trying again: %r", error)
+            await asyncio.sleep(min(self._timing.sweep_interval, self._timing.lease / 3))
 
     @staticmethod
     async def _recovering(work: Coroutine[Any, Any, None]) -> None:
@@ -118,8 +206,12 @@ class Manager:
             await asyncio.wait(set(self._tasks.values()))
 
     async def stop(self, grace: float) -> None:
-        """Lets work in progress finish for ``grace`` seconds, then cancels it (an interrupted
-        create stays ``creating`` and is resumed by the next start's recovery)."""
+        """Stops sweeping, lets work in progress finish for ``grace`` seconds, then cancels it
+        (an interrupted create stays ``creating`` and is resumed by the next start)."""
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            await asyncio.gather(self._maintenance, return_exceptions=True)
+            self._maintenance = None
         tasks = set(self._tasks.values())
         if not tasks:
             return

@@ -1,24 +1,30 @@
-"""What a restart finds unfinished (Cinder's ``init_host`` clean-up, kept simple).
+"""What a manager finds to do when it starts, and on each sweep (``cindermesh.db.work``).
 
-Rows of this backend (``host`` is ``<host_name>@<backend>`` or a pool of it) that are
-- ``creating``: were accepted but not finished. The manager runs the create flow again; the
-  driver's create is idempotent. There is no retry info left, so such a run does not
-  reschedule: if it fails the volume goes to ``error`` (quota given back).
-- ``deleting``: are deleted again (the driver's delete is idempotent too).
-Rows in ``creating`` without a host belong to the scheduler, not to us.
+* At start it takes over every volume of its backend being created or deleted (a previous
+  run of this manager held them, or nobody did yet) and runs their work again: the driver's
+  create and delete are idempotent. The attempts and tried pools are on the row, so a create
+  that fails again is handed back to the schedulers as any other.
+* Also at start it removes the images a previous run left for volumes that are no longer
+  placed here: placed elsewhere since its lease lapsed, ended in error, or gone.
+* On each sweep it takes the volumes of its backend nobody holds: hand-offs whose RPC never
+  arrived and deletes marked while it was down.
+
+Rows in ``creating`` without a host belong to the schedulers, not to us.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import col, or_, select
+from sqlmodel import select
 
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumeStatus, VolumeType, VolumeTypeExtraSpec
-from services.volume.domain import CreateRequest, VolumeTypeRef
+from cindermesh.db.work import split_hosts
+from services.volume import store
+from services.volume.domain import CreateRequest, RetryState, VolumeTypeRef, backend_of
 
-__all__ = ["Unfinished", "find_unfinished"]
+__all__ = ["Unfinished", "create_request", "orphans", "take_over"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ class Unfinished:
 
 
 async def _volume_type(db: Database, type_id: str) -> VolumeTypeRef:
-    async with db.session() as session:
+    async with db.read() as session:
         volume_type = await session.get(VolumeType, type_id)
         specs = await session.exec(
             select(VolumeTypeExtraSpec).where(VolumeTypeExtraSpec.volume_type_id == type_id)
@@ -38,27 +44,44 @@ async def _volume_type(db: Database, type_id: str) -> VolumeTypeRef:
     return VolumeTypeRef(id=type_id, name=name, extra_specs=pairs)
 
 
-async def find_unfinished(db: Database, backend_host: str) -> Unfinished:
-    """Work a previous run of ``backend_host`` (host@backend) accepted and did not finish."""
-    ours = or_(col(Volume.host) == backend_host, col(Volume.host).startswith(f"{backend_host}#"))
-    statuses = (VolumeStatus.CREATING, VolumeStatus.DELETING)
-    async with db.session() as session:
-        rows = list(
-            await session.exec(select(Volume).where(ours, col(Volume.status).in_(statuses)))
-        )
-    creates = []
-    for row in rows:
-        if row.status == VolumeStatus.CREATING and row.host is not None:
-            creates.append(
-                CreateRequest(
-                    volume_id=row.id,
-                    project_id=row.project_id,
-                    size_gb=row.size,
-                    availability_zone=row.availability_zone,
-                    volume_type=await _volume_type(db, row.volume_type_id),
-                    host=row.host,
-                    allow_reschedule=False,
-                )
-            )
+async def create_request(db: Database, row: Volume) -> CreateRequest:
+    """The create of a placed volume, as its row says."""
+    assert row.host is not None
+    return CreateRequest(
+        volume_id=row.id,
+        project_id=row.project_id,
+        size_gb=row.size,
+        availability_zone=row.availability_zone,
+        volume_type=await _volume_type(db, row.volume_type_id),
+        host=row.host,
+        retry=RetryState(
+            num_attempts=row.schedule_attempts,
+            hosts=split_hosts(row.tried_hosts),
+            last_error=row.last_error or "",
+        ),
+    )
+
+
+async def take_over(db: Database, backend_host: str, worker: str, lease: float) -> Unfinished:
+    """Work a previous run of ``backend_host`` (host@backend) accepted and did not finish, or
+    that was placed here while it was down; it is ``worker``'s now."""
+    rows = await store.take_over(db, backend_host, worker, lease)
+    creates = [
+        await create_request(db, row)
+        for row in rows
+        if row.status == VolumeStatus.CREATING and row.host is not None
+    ]
     deletes = tuple(row.id for row in rows if row.status == VolumeStatus.DELETING)
     return Unfinished(creates=tuple(creates), deletes=deletes)
+
+
+async def orphans(db: Database, backend_host: str, images: list[str]) -> list[str]:
+    """The volumes among ``images`` (ids of images on the backend) that are not placed here."""
+    if not images:
+        return []
+    hosts = await store.volume_hosts(db, images)
+    return [
+        volume_id
+        for volume_id in images
+        if (host := hosts.get(volume_id)) is None or backend_of(host) != backend_host
+    ]

@@ -25,7 +25,8 @@ __all__ = ["CapabilityReporter", "build_report"]
 log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL = 0.2
-BACKOFF_MAX = 5.0
+#: Short, so that a scheduler that restarts knows this backend within a second.
+BACKOFF_MAX = 1.0
 #: Extra reports wanted within this many seconds are sent together.
 COALESCE = 0.05
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import Cluster, make_cluster
-from tests.e2e.helpers import db_rows, headers, volume_files
+from tests.e2e.helpers import db_rows, headers, volume_files, wait_for_status
 
 
 def _start(cluster: Cluster, *command: str) -> subprocess.Popen[bytes]:
@@ -28,7 +28,7 @@ def _start(cluster: Cluster, *command: str) -> subprocess.Popen[bytes]:
 
 @pytest.fixture(scope="module")
 def without_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Envoy and the api only: the scheduler the api hands volumes to is not running."""
+    """Envoy and the api only: no scheduler and no volume manager is running (yet)."""
     cluster = make_cluster(Path(tmp_path_factory.mktemp("no-scheduler")))
     subprocess.run(
         [sys.executable, "-m", "cindermesh.cli", "init-db"], env=cluster.env(), check=True
@@ -53,27 +53,40 @@ def without_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clus
             process.wait(timeout=20)
 
 
-def test_scheduler_unreachable_is_503_and_leaves_nothing(
+def test_scheduler_unreachable_accepts_and_the_volume_waits_for_one(
     without_scheduler: Cluster, project: str
 ) -> None:
+    """As Cinder with RabbitMQ: the create is accepted (the row is the durable record), its
+    quota counted once, and the volume is placed when a scheduler and a backend start."""
     cluster = without_scheduler
     response = httpx.post(
         f"{cluster.rest_url}/v3/{project}/volumes",
         headers=headers(project),
-        json={"volume": {"size": 1, "name": "orphan?"}},
+        json={"volume": {"size": 1, "name": "waits"}},
         timeout=30,
     )
-    assert response.status_code == 503
-    assert response.json() == {
-        "serviceUnavailable": {
-            "code": 503,
-            "message": "The server is currently unavailable. Please try again at a later time.",
-        }
-    }
-    assert db_rows(cluster, "select id from volumes where project_id = ?", project) == []
+    assert response.status_code == 202, response.text
+    volume_id = response.json()["volume"]["id"]
+    assert db_rows(cluster, "select status, host from volumes where id = ?", volume_id) == [
+        ("creating", None)
+    ]
     assert db_rows(cluster, "select id from reservations where project_id = ?", project) == []
-    usages = db_rows(
-        cluster, "select in_use, reserved from quota_usages where project_id = ?", project
+    usages = dict(
+        db_rows(
+            cluster,
+            "select resource, in_use from quota_usages where project_id = ? and reserved = 0",
+            project,
+        )
     )
-    assert usages and all(row == (0, 0) for row in usages)
-    assert volume_files(cluster) == []
+    assert usages["volumes"] == 1 and usages["gigabytes"] == 1
+    processes = [_start(cluster, "scheduler"), _start(cluster, "volume", "--backend", "file-1")]
+    try:
+        with httpx.Client(timeout=10) as client:
+            url = f"{cluster.rest_url}/v3/{project}/volumes/{volume_id}"
+            volume = wait_for_status(client, url, headers(project), "available", timeout=30)
+        assert [p.name for p in volume_files(cluster)] == [f"volume-{volume_id}"]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=20)

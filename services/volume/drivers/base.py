@@ -52,6 +52,10 @@ class VolumeDriver(Protocol):
     async def delete_volume(self, volume_id: str) -> None:
         """Deletes the image; deleting one already gone succeeds."""
 
+    async def list_volumes(self) -> list[str]:
+        """The ids of the volumes whose images are on the backend."""
+        ...
+
     async def get_capacity(self) -> CapacityStats: ...
 
     async def close(self) -> None: ...

@@ -129,6 +129,9 @@ class FileDriver:
             span.set_attribute("volume.already_gone", not existed)
             table.pop(volume_id, None)
 
+    async def list_volumes(self) -> list[str]:
+        return sorted(self._table())
+
     async def get_capacity(self) -> CapacityStats:
         volumes = self._table().values()
         total = float(self._backend.total_capacity_gb)
