@@ -9,6 +9,7 @@ orphans, time to recover): ``pytest -s tests/e2e/test_durability.py`` shows them
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 import threading
@@ -143,7 +144,9 @@ def figures(fleet: Fleet, project: str, accepted: list[str], recover_s: float) -
 
 def assert_all_available(fleet: Fleet, project: str, result: Figures) -> None:
     assert result.available == result.accepted, result
-    statuses = {s for (s,) in fleet.rows("select status from volumes where project_id = ?", project)}
+    statuses = {
+        s for (s,) in fleet.rows("select status from volumes where project_id = ?", project)
+    }
     assert statuses <= {"available"}, statuses
     assert result.stuck == 0 and not result.leaked_quota and not result.orphans, result
     held = fleet.rows(
@@ -237,14 +240,12 @@ def test_clients_that_hang_up_never_freeze_the_product(fleet: Fleet, project: st
 
     async def impatient(client_timeout: float) -> None:
         async with httpx.AsyncClient(timeout=client_timeout) as client:
-            try:
+            with contextlib.suppress(httpx.TransportError):
                 await client.post(
                     f"{fleet.rest_url}/v3/{project}/volumes",
                     headers=_headers(project),
                     json={"volume": {"size": 1}},
                 )
-            except httpx.TransportError:
-                pass
 
     async def rounds() -> None:
         for _ in range(5):
@@ -259,7 +260,10 @@ def test_clients_that_hang_up_never_freeze_the_product(fleet: Fleet, project: st
 
     asyncio.run(rounds())
     wait_settled(fleet, project, timeout=15)
-    ids = [volume_id for (volume_id,) in fleet.rows("select id from volumes where project_id = ?", project)]
+    ids = [
+        volume_id
+        for (volume_id,) in fleet.rows("select id from volumes where project_id = ?", project)
+    ]
     result = figures(fleet, project, ids, 0.0)
     print(result.line("clients hanging up (5 x 20)"))
     assert_all_available(fleet, project, result)

@@ -83,7 +83,7 @@ def test_scheduler_unreachable_accepts_and_the_volume_waits_for_one(
     try:
         with httpx.Client(timeout=10) as client:
             url = f"{cluster.rest_url}/v3/{project}/volumes/{volume_id}"
-            volume = wait_for_status(client, url, headers(project), "available", timeout=30)
+            wait_for_status(client, url, headers(project), "available", timeout=30)
         assert [p.name for p in volume_files(cluster)] == [f"volume-{volume_id}"]
     finally:
         for process in processes:
