@@ -1,0 +1,72 @@
+"""The api's edge under failure: a database that fails answers Cinder's 503, and a client that
+hangs up does not interrupt the work it started."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from cindermesh.settings import Settings
+from services.api.edge import Edge
+from services.api.request_context import RequestContext
+
+
+class Aborted(Exception):
+    pass
+
+
+class FakeContext:
+    """The few ServicerContext methods the edge uses."""
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[str, str]] = []
+        self.code: grpc.StatusCode | None = None
+        self.details = ""
+
+    def invocation_metadata(self) -> list[tuple[str, str]]:
+        return [("x-auth-token", "u1:p1")]
+
+    async def send_initial_metadata(self, headers: list[tuple[str, str]]) -> None:
+        self.headers = list(headers)
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.code, self.details = code, details
+        raise Aborted
+
+
+async def test_a_locked_database_answers_503() -> None:
+    async def work(_: RequestContext) -> None:
+        raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("locked"))
+
+    context = FakeContext()
+    with pytest.raises(Aborted):
+        await Edge(Settings()).handle(context, "p1", work)  # type: ignore[arg-type]
+    assert context.code == grpc.StatusCode.UNAVAILABLE
+    assert context.details == (
+        "The server is currently unavailable. Please try again at a later time."
+    )
+    assert ("x-cindermesh-http-status", "503") in context.headers
+    assert "locked" not in str(context.headers)
+
+
+async def test_work_goes_on_when_the_caller_is_cancelled() -> None:
+    started, finished = asyncio.Event(), asyncio.Event()
+    release = asyncio.Event()
+
+    async def work(_: RequestContext) -> Any:
+        started.set()
+        await release.wait()
+        finished.set()
+
+    handler = asyncio.create_task(Edge(Settings()).handle(FakeContext(), "p1", work))  # type: ignore[arg-type]
+    await started.wait()
+    handler.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handler
+    release.set()
+    await asyncio.wait_for(finished.wait(), 2)
