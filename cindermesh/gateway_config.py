@@ -1,8 +1,9 @@
 """Renders Envoy's configuration for the REST gateway from ``deploy/envoy/envoy.yaml.tmpl``.
 
 The template holds the listener, the Lua filter (``deploy/envoy/cinder_rest.lua``), the gRPC-JSON
-transcoder and the api cluster; this module fills in addresses and paths and, when an OTLP
-endpoint is given, Envoy's OpenTelemetry tracer and the cluster it exports to.
+transcoder and the api cluster; this module fills in addresses, paths and request size limits
+(``GatewaySettings``) and, when an OTLP endpoint is given, Envoy's OpenTelemetry tracer and the
+cluster it exports to.
 
 What the gateway knows about the public API comes from the descriptor set
 (``build/cindermesh.pb``), never from lists kept here (see :func:`read_public_api`): the
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 
 from cindermesh.build_protos import DESCRIPTOR_SET, REPO_ROOT
 from cindermesh.gateway_api import PublicApi, read_public_api, render_lua_tables
-from cindermesh.settings import Settings
+from cindermesh.settings import GRPC_MAX_METADATA_BYTES, GatewaySettings, Settings
 
 __all__ = [
     "GATEWAY_SERVICE_NAME",
@@ -92,14 +93,23 @@ def _otlp_cluster(host: str, port: int) -> str:
 
 
 _TABLES_LINE = "local REST_ROUTES, KEY_RENAMES = {}, {} -- @generated-tables"
+_LIMITS_LINE = "local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = 0, 0 -- @generated-limits"
 
 
-def render_lua_filter(api: PublicApi) -> str:
-    """``deploy/envoy/cinder_rest.lua`` with its generated tables filled in."""
-    source = LUA_FILTER.read_text()
-    if source.count(_TABLES_LINE) != 1:
-        raise ValueError(f"{LUA_FILTER} must hold the line {_TABLES_LINE!r} exactly once")
-    return source.replace(_TABLES_LINE, render_lua_tables(api))
+def _replace_line(source: str, line: str, replacement: str) -> str:
+    if source.count(line) != 1:
+        raise ValueError(f"{LUA_FILTER} must hold the line {line!r} exactly once")
+    return source.replace(line, replacement)
+
+
+def render_lua_filter(api: PublicApi, gateway: GatewaySettings | None = None) -> str:
+    """``deploy/envoy/cinder_rest.lua`` with its generated tables and limits filled in."""
+    limits = gateway or GatewaySettings()
+    source = _replace_line(LUA_FILTER.read_text(), _TABLES_LINE, render_lua_tables(api))
+    values = f"{int(limits.max_request_body_size)}, {int(GRPC_MAX_METADATA_BYTES)}"
+    return _replace_line(
+        source, _LIMITS_LINE, f"local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = {values}"
+    )
 
 
 def render_envoy_config(
@@ -122,9 +132,13 @@ def render_envoy_config(
         gateway_host=settings.gateway.host,
         gateway_port=settings.gateway.port,
         admin_port=settings.gateway.admin_port,
+        max_request_headers_kb=settings.gateway.max_request_headers_kb,
+        max_request_headers_count=settings.gateway.max_request_headers_count,
+        max_request_body_size=settings.gateway.max_request_body_size,
+        max_response_body_size=settings.gateway.max_response_body_size,
         api_host=settings.api.host,
         api_port=settings.api.port,
-        lua_source=json.dumps(render_lua_filter(api)),
+        lua_source=json.dumps(render_lua_filter(api, settings.gateway)),
         descriptor_path=json.dumps(str(descriptor.resolve())),
         services=json.dumps(list(api.services)),
         tracing=tracing,

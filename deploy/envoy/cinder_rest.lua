@@ -6,7 +6,14 @@
 -- Request:  x-openstack-request-id (a valid incoming one is kept, else req-<x-request-id>),
 --           x-cindermesh-base-url (always overwritten), both remembered with the path, the
 --           method and the requested OpenStack-API-Version in dynamic metadata for the
---           response side; Cinder's 415 for a non-empty body that is not JSON.
+--           response side; only the headers the api needs go on (FORWARDED_HEADERS);
+--           refusals before anything reaches the transcoder: 413 for a body over the size
+--           limit, 431 (414) for headers (a path) the api's gRPC server could refuse, 415 for
+--           a gRPC call (the REST edge serves REST only), 404 (405)
+--           for a path, 401 for a token, 400 for another header the api reads or for a query
+--           string that is not valid UTF-8 once percent-decoded (protobuf strings must be
+--           UTF-8: the api could not even parse the call); Cinder's 415 for a non-empty body
+--           that is not JSON.
 -- Response: the api's hint headers (x-cindermesh-http-status, -fault, -no-body), Cinder's
 --           JSON keys (json_key option), Cinder's error shape for errors the api did not
 --           shape (405 with Allow for a wrong method on a known path), x-openstack-request-id,
@@ -24,6 +31,12 @@ local REQUEST_ID_PATTERN = "^req%-" .. UUID_PATTERN:sub(2)
 -- the fields with the json_key option. Both are generated from the descriptor set by
 -- cindermesh/gateway_api.py, which replaces the next line when it renders the configuration.
 local REST_ROUTES, KEY_RENAMES = {}, {} -- @generated-tables
+-- MAX_REQUEST_BODY_SIZE: Cinder's request body limit in bytes (GatewaySettings); MAX_API_HEADERS:
+-- the most header bytes (name + value + 32 each, as HTTP/2 and gRPC count) the api's gRPC
+-- server always accepts. Rendered by cindermesh/gateway_config.py, which replaces the next line.
+local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = 0, 0 -- @generated-limits
+-- What the transcoder and the router add to a request on its way to the api, generously.
+local ADDED_HEADER_BYTES = 1024
 
 -- Content types Cinder accepts for a request body.
 local BODY_TYPES = {
@@ -46,9 +59,15 @@ local FAULT_KEYS = {
 }
 
 local DEFAULT_MESSAGES = {
+  [400] = "The server could not comply with the request since it is either malformed or "
+    .. "otherwise incorrect.",
+  [401] = "The request you have made requires authentication.",
   [404] = "The resource could not be found.",
   [405] = "The method specified is not allowed for this resource.",
+  [413] = "Request is too large.",
+  [414] = "The request URI is too long.",
   [415] = "Unsupported Content-Type",
+  [431] = "Request header fields are too large.",
   [500] = "The server has either erred or is incapable of performing the requested operation.",
   [503] = "The service is unavailable. Please try again later.",
 }
@@ -79,8 +98,68 @@ local function random_uuid()
   return table.concat(out)
 end
 
+-- Whether text is valid UTF-8 (RFC 3629: shortest form, no surrogates, at most U+10FFFF).
+local function valid_utf8(text)
+  if not text:find("[\128-\255]") then
+    return true
+  end
+  local i, n = 1, #text
+  while i <= n do
+    local c = text:byte(i)
+    local size, low, high = 1, 0x80, 0xBF
+    if c >= 0xC2 and c <= 0xDF then
+      size = 2
+    elseif c >= 0xE0 and c <= 0xEF then
+      size = 3
+      low = (c == 0xE0) and 0xA0 or 0x80
+      high = (c == 0xED) and 0x9F or 0xBF
+    elseif c >= 0xF0 and c <= 0xF4 then
+      size = 4
+      low = (c == 0xF0) and 0x90 or 0x80
+      high = (c == 0xF4) and 0x8F or 0xBF
+    elseif c >= 0x80 then
+      return false
+    end
+    for k = 1, size - 1 do
+      local b = text:byte(i + k)
+      if b == nil or b < (k == 1 and low or 0x80) or b > (k == 1 and high or 0xBF) then
+        return false
+      end
+    end
+    i = i + size
+  end
+  return true
+end
+
+-- text with each invalid UTF-8 byte replaced by U+FFFD, so that a JSON body stays UTF-8.
+local function utf8_text(text)
+  if valid_utf8(text) then
+    return text
+  end
+  local out, i = {}, 1
+  while i <= #text do
+    local taken = nil
+    for size = 4, 1, -1 do
+      local piece = text:sub(i, i + size - 1)
+      if #piece == size and valid_utf8(piece) then
+        taken = piece
+        break
+      end
+    end
+    out[#out + 1] = taken or "\239\191\189"
+    i = i + (taken and #taken or 1)
+  end
+  return table.concat(out)
+end
+
+local function percent_decode(text)
+  return (text:gsub("%%(%x%x)", function(hex)
+    return string.char(tonumber(hex, 16))
+  end))
+end
+
 local function json_escape(text)
-  return (text:gsub('[%c"\\]', function(c)
+  return (utf8_text(text):gsub('[%c"\\]', function(c)
     if c == '"' then
       return '\\"'
     elseif c == "\\" then
@@ -187,7 +266,20 @@ local function type_error_message(text)
 end
 
 -- {status, escaped message, allowed methods or nil} for an error the api did not shape.
+-- `path` is nil when the request never reached this filter (refused by the codec or the
+-- connection manager: bad header, headers too large). Server errors and gRPC's own limits
+-- (an unshaped RESOURCE_EXHAUSTED, 429) never show their text: it is gRPC's or Envoy's.
 local function shape_error(status, content_type, text, path, method)
+  if path == nil then
+    local generic = DEFAULT_MESSAGES[status >= 500 and 500 or 400]
+    return status, json_escape(DEFAULT_MESSAGES[status] or generic)
+  end
+  if status == 429 or status == 413 then
+    return 413, json_escape(DEFAULT_MESSAGES[413])
+  end
+  if status >= 500 then
+    return status, json_escape(DEFAULT_MESSAGES[status] or DEFAULT_MESSAGES[500])
+  end
   if status == 404 and text:find("Could not resolve", 1, true) then
     local allowed = allowed_methods(path)
     if allowed ~= nil and not allowed[method] then
@@ -263,31 +355,58 @@ local function fault_text(status, message)
   return string.format('{"%s":{"code":%d,"message":"%s"}}', key, status, message)
 end
 
--- Whether the request carries a non-empty body (read only when there is no content-length).
-local function has_body(request_handle, headers)
-  local length = headers:get("content-length")
-  if length ~= nil then
-    return (tonumber(length) or 0) > 0
+-- The request headers that go on to the api (pseudo-headers apart): what it reads, what the
+-- transcoder needs, trace context and Envoy's own. Every other header is dropped here, so that
+-- nothing the api ignores can push a call over gRPC's metadata limit or reach it unchecked.
+local FORWARDED_HEADERS = {
+  ["x-auth-token"] = true, ["openstack-api-version"] = true, ["if-match"] = true,
+  ["x-openstack-request-id"] = true, ["x-cindermesh-base-url"] = true,
+  ["content-type"] = true, ["content-length"] = true, ["transfer-encoding"] = true,
+  ["te"] = true, ["traceparent"] = true, ["tracestate"] = true, ["baggage"] = true,
+  ["x-request-id"] = true, ["x-forwarded-proto"] = true, ["x-forwarded-for"] = true,
+}
+
+local function drop_unforwarded(headers)
+  local dropped = {}
+  for name, _ in pairs(headers) do
+    if name:sub(1, 1) ~= ":" and not FORWARDED_HEADERS[name] then
+      dropped[#dropped + 1] = name
+    end
   end
-  local body = request_handle:body()
-  return body ~= nil and body:length() > 0
+  for _, name in ipairs(dropped) do
+    headers:remove(name)
+  end
 end
 
--- Cinder's 415 for a body that is not JSON, on a route that takes this method.
-local function refuse_media_type(request_handle, headers, method, path, request_id)
-  local allowed = allowed_methods(path)
-  local content_type = headers:get("content-type")
-  if allowed == nil or not allowed[method] or content_type == nil then
-    return
+-- The size of the metadata the api will receive, as gRPC counts it.
+local function api_header_bytes(headers)
+  local size = ADDED_HEADER_BYTES
+  for name, value in pairs(headers) do
+    size = size + #name + #value + 32
   end
-  local media = (content_type:match("^%s*([^;%s]+)") or ""):lower()
-  -- Read before has_body: reading the body invalidates the headers handle.
-  local version = echo_version(headers:get("openstack-api-version"))
-  if BODY_TYPES[media] or not has_body(request_handle, headers) then
-    return
+  return size
+end
+
+-- Request headers the api reads, as Cinder names them in its messages (the token apart: 401).
+local CHECKED_HEADERS = {
+  { "openstack-api-version", "OpenStack-API-Version" },
+  { "if-match", "If-Match" },
+  { "content-type", "Content-Type" },
+}
+
+-- Answers the request here, in Cinder's error shape; `allowed` adds Allow (405). The answer is
+-- remembered for the response side: Envoy recasts a local reply to a gRPC request as a gRPC one
+-- (200, grpc-status), which that side turns back.
+local function refuse(request_handle, status, message, request_id, version, allowed)
+  local body = fault_text(status, json_escape(message))
+  local metadata = request_handle:streamInfo():dynamicMetadata()
+  metadata:set(META, "refused_status", tostring(status))
+  metadata:set(META, "refused_fault", body)
+  if allowed ~= nil then
+    metadata:set(META, "refused_allow", allow_header(allowed))
   end
   local reply = {
-    [":status"] = "415",
+    [":status"] = tostring(status),
     ["content-type"] = "application/json",
     ["x-openstack-request-id"] = request_id,
   }
@@ -295,7 +414,85 @@ local function refuse_media_type(request_handle, headers, method, path, request_
     reply["openstack-api-version"] = "volume " .. version
     reply["vary"] = "OpenStack-API-Version"
   end
-  request_handle:respond(reply, fault_text(415, json_escape(DEFAULT_MESSAGES[415])))
+  if allowed ~= nil then
+    reply["allow"] = allow_header(allowed)
+  end
+  request_handle:respond(reply, body)
+end
+
+-- {status, message, allowed or nil} for a request refused on its headers alone, or nil.
+-- Cinder's order: the size limits, then routing, then the token, then the rest.
+local function header_refusal(headers, method, path)
+  local length = tonumber(headers:get("content-length") or "0") or 0
+  if length > MAX_REQUEST_BODY_SIZE then
+    return 413, DEFAULT_MESSAGES[413]
+  end
+  if api_header_bytes(headers) > MAX_API_HEADERS then
+    -- The path travels too (x-envoy-original-path): a long one is a long URI.
+    if #path > MAX_API_HEADERS / 2 then
+      return 414, DEFAULT_MESSAGES[414]
+    end
+    return 431, DEFAULT_MESSAGES[431]
+  end
+  -- The transcoder would pass a gRPC call through untouched, to any service of the api.
+  local media = (headers:get("content-type") or ""):match("^%s*([^;%s]*)"):lower()
+  if media:find("^application/grpc") then
+    return 415, DEFAULT_MESSAGES[415]
+  end
+  local route_path, query = path:match("^([^?]*)%??(.*)$")
+  if not valid_utf8(percent_decode(route_path)) then
+    -- No resource has such a name; a wrong method on a known path stays 405.
+    local allowed = allowed_methods(route_path)
+    if allowed ~= nil and not allowed[method] then
+      return 405, DEFAULT_MESSAGES[405], allowed
+    end
+    return 404, DEFAULT_MESSAGES[404]
+  end
+  if not valid_utf8(headers:get("x-auth-token") or "") then
+    return 401, DEFAULT_MESSAGES[401]
+  end
+  for _, header in ipairs(CHECKED_HEADERS) do
+    if not valid_utf8(headers:get(header[1]) or "") then
+      return 400, "Invalid input received: the " .. header[2] .. " header is not valid UTF-8."
+    end
+  end
+  if not valid_utf8(percent_decode(query)) then
+    return 400, "Invalid input received: the query string is not valid UTF-8."
+  end
+  return nil
+end
+
+-- {status, message} for a body refused here, or nil: Cinder's 415 for a non-empty body that is
+-- not JSON on a route that takes this method, 413 for such a body over the limit (a JSON body
+-- without a Content-Length is counted by the transcoder, whose 413 is shaped on the way out).
+local function body_refusal(request_handle, headers, method, path)
+  local allowed = allowed_methods(path)
+  local content_type = headers:get("content-type")
+  if allowed == nil or not allowed[method] or content_type == nil then
+    return nil
+  end
+  local media = (content_type:match("^%s*([^;%s]+)") or ""):lower()
+  if BODY_TYPES[media] then
+    return nil
+  end
+  local length = headers:get("content-length")
+  if length ~= nil then
+    return (tonumber(length) or 0) > 0 and 415 or nil, DEFAULT_MESSAGES[415]
+  end
+  -- Reading the body invalidates the headers handle.
+  local body = request_handle:body()
+  local size = body ~= nil and body:length() or 0
+  if size > MAX_REQUEST_BODY_SIZE then
+    return 413, DEFAULT_MESSAGES[413]
+  end
+  return size > 0 and 415 or nil, DEFAULT_MESSAGES[415]
+end
+
+-- The base URL of Cinder's links: http or https (X-Forwarded-Proto, first hop) and the host.
+local function base_url(headers)
+  local proto = (headers:get("x-forwarded-proto") or ""):match("^%s*([^,%s]*)") or ""
+  local scheme = proto:lower() == "https" and "https" or "http"
+  return scheme .. "://" .. (headers:get(":authority") or "")
 end
 
 function envoy_on_request(request_handle)
@@ -309,19 +506,26 @@ function envoy_on_request(request_handle)
     request_id = "req-" .. generated
     headers:replace("x-openstack-request-id", request_id)
   end
-  local scheme = headers:get("x-forwarded-proto") or "http"
-  headers:replace("x-cindermesh-base-url", scheme .. "://" .. (headers:get(":authority") or ""))
+  headers:replace("x-cindermesh-base-url", base_url(headers))
+  drop_unforwarded(headers)
   local path = headers:get(":path") or ""
   local method = headers:get(":method") or ""
   local metadata = request_handle:streamInfo():dynamicMetadata()
   metadata:set(META, "request_id", request_id)
   metadata:set(META, "path", path)
   metadata:set(META, "method", method)
-  local version = headers:get("openstack-api-version")
-  if version ~= nil then
-    metadata:set(META, "api_version", version)
+  local requested = headers:get("openstack-api-version")
+  if requested ~= nil then
+    metadata:set(META, "api_version", requested)
   end
-  refuse_media_type(request_handle, headers, method, path, request_id)
+  local version = echo_version(requested)
+  local status, message, allowed = header_refusal(headers, method, path)
+  if status == nil then
+    status, message = body_refusal(request_handle, headers, method, path)
+  end
+  if status ~= nil then
+    refuse(request_handle, status, message, request_id, version, allowed)
+  end
 end
 
 -- The transcoder prints proto field names; Cinder's keys come from the json_key option.
@@ -336,14 +540,15 @@ end
 
 function envoy_on_response(response_handle)
   local headers = response_handle:headers()
+  local meta = response_handle:streamInfo():dynamicMetadata():get(META) or {}
   local status = tonumber(headers:get(":status")) or 500
-  local hint_status = headers:get(HINT_STATUS)
-  local fault = headers:get(HINT_FAULT)
+  -- This filter's own refusal, or the api's hints.
+  local hint_status = meta.refused_status or headers:get(HINT_STATUS)
+  local fault = meta.refused_fault or headers:get(HINT_FAULT)
   local no_body = headers:get(HINT_NO_BODY) ~= nil
   local content_type = headers:get("content-type") or ""
   local unshaped_error = status >= 400 and fault == nil
   local json = content_type:find("json", 1, true) ~= nil
-  local meta = response_handle:streamInfo():dynamicMetadata():get(META) or {}
   local allowed = nil
 
   if fault ~= nil or no_body or unshaped_error then
@@ -355,7 +560,7 @@ function envoy_on_response(response_handle)
       local original = body:getBytes(0, body:length())
       local message
       status, message, allowed =
-        shape_error(status, content_type, original, meta.path or "", meta.method or "")
+        shape_error(status, content_type, original, meta.path, meta.method or "")
       text = fault_text(status, message)
     end
     if no_body and fault == nil then
@@ -388,13 +593,13 @@ function envoy_on_response(response_handle)
   end
   if allowed ~= nil then
     headers:replace("allow", allow_header(allowed))
+  elseif meta.refused_allow ~= nil then
+    headers:replace("allow", meta.refused_allow)
   end
   for _, name in ipairs(DROPPED_HEADERS) do
     headers:remove(name)
   end
-  if meta.request_id ~= nil then
-    headers:replace("x-openstack-request-id", meta.request_id)
-  end
+  headers:replace("x-openstack-request-id", meta.request_id or ("req-" .. random_uuid()))
   if headers:get("openstack-api-version") == nil then
     local version = echo_version(meta.api_version)
     if version ~= nil then

@@ -83,6 +83,11 @@ class FakeVolumeService(pb_grpc.VolumeServiceServicer):
             context.abort(grpc.StatusCode.NOT_FOUND, 'Volume "unshaped" could not be found.')
         if request.volume_id == "conflict":
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "busy")
+        if request.volume_id == "internal":  # what grpcio answers when it cannot parse a call
+            context.abort(grpc.StatusCode.UNKNOWN, "Unexpected <class 'DecodeError'>: bad UTF-8")
+        if request.volume_id == "echo-headers":  # the metadata names the api received
+            names = sorted({key for key, _ in context.invocation_metadata()})
+            return pb.VolumeResponse(volume=pb.Volume(id=",".join(names)))
         if request.volume_id == "versioned":
             context.send_initial_metadata(
                 [("openstack-api-version", "volume 3.71"), ("vary", "OpenStack-API-Version")]

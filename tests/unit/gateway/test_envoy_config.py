@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import envoy
+import pytest
 import yaml
+from google.protobuf import struct_pb2
+from google.protobuf.json_format import MessageToJson
 
 from cindermesh.build_protos import DESCRIPTOR_SET
 from cindermesh.gateway_api import read_public_api
 from cindermesh.gateway_config import otlp_address, render_envoy_config
-from cindermesh.settings import ApiSettings, GatewaySettings, Settings
+from cindermesh.settings import (
+    GRPC_MAX_MESSAGE_BYTES,
+    GRPC_MAX_METADATA_BYTES,
+    MAX_REQUEST_BODY_SIZE_CAP,
+    MAX_REQUEST_HEADERS_KB_CAP,
+    ApiSettings,
+    GatewaySettings,
+    Settings,
+    load_settings,
+)
 from tests.unit.gateway.conftest import free_port, wait_ready
 
 
@@ -113,3 +126,54 @@ def test_otlp_address_forms() -> None:
     assert otlp_address("http://127.0.0.1:4317") == ("127.0.0.1", 4317)
     assert otlp_address("127.0.0.1:5555") == ("127.0.0.1", 5555)
     assert otlp_address("https://jaeger.example") == ("jaeger.example", 4317)
+
+
+def test_renders_request_size_limits(tmp_path: Path) -> None:
+    settings = dataclasses.replace(
+        _settings(tmp_path),
+        gateway=GatewaySettings(
+            port=1, admin_port=2, max_request_body_size=2048, max_request_headers_kb=16
+        ),
+    )
+    config = yaml.safe_load(render_envoy_config(settings))
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    assert hcm["typed_config"]["max_request_headers_kb"] == 16
+    assert hcm["typed_config"]["common_http_protocol_options"]["max_headers_count"] == 100
+    transcoder = _filters(config)[1]["typed_config"]
+    assert transcoder["max_request_body_size"] == 2048
+    assert transcoder["max_response_body_size"] == 64 * 1024 * 1024
+    lua = _filters(config)[0]["typed_config"]["default_source_code"]["inline_string"]
+    assert f"local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = 2048, {GRPC_MAX_METADATA_BYTES}" in lua
+    assert "-- @generated-limits" not in lua
+
+
+def test_defaults_are_cinders_and_within_grpc_limits() -> None:
+    gateway = GatewaySettings()
+    assert gateway.max_request_body_size == 114688  # oslo.middleware's max_request_body_size
+    assert gateway.max_request_body_size <= MAX_REQUEST_BODY_SIZE_CAP
+    # The worst growth from JSON to protobuf: "0," (2 bytes) becomes an 11-byte Value.
+    value = struct_pb2.Value(
+        list_value=struct_pb2.ListValue(values=[struct_pb2.Value(number_value=0)] * 1000)
+    )
+    json_size = len(MessageToJson(value, indent=None).replace(" ", ""))
+    assert value.ByteSize() / json_size < 5.6
+    assert (
+        MAX_REQUEST_BODY_SIZE_CAP * 5.6 + MAX_REQUEST_HEADERS_KB_CAP * 1024 < GRPC_MAX_MESSAGE_BYTES
+    )
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"max_request_body_size": 0},
+        {"max_request_body_size": MAX_REQUEST_BODY_SIZE_CAP + 1},
+        {"max_request_headers_kb": MAX_REQUEST_HEADERS_KB_CAP + 1},
+        {"max_request_headers_count": 0},
+    ],
+)
+def test_limits_out_of_range_are_refused(wrong: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="gateway"):
+        GatewaySettings(**wrong)
+    environ = {f"CINDERMESH_GATEWAY__{k.upper()}": str(v) for k, v in wrong.items()}
+    with pytest.raises(ValueError, match="gateway"):
+        load_settings(environ)
