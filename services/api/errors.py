@@ -25,7 +25,7 @@ from cindermesh.errors import (
     VersionNotSupported,
 )
 
-__all__ = ["ErrorMapping", "fault_body", "map_error"]
+__all__ = ["MAX_MESSAGE_CHARS", "ErrorMapping", "fault_body", "map_error", "shorten"]
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,25 @@ def map_error(error: Exception) -> ErrorMapping:
     return _INTERNAL
 
 
+#: The longest message sent. Cinder's schema messages show the whole offending value; ours
+#: travel in headers (the fault body, grpc-message: at most 12 bytes a character, and Envoy
+#: takes no header field over 64 KiB) and in log lines, so a longer message keeps its start
+#: and its end (where jsonschema names the rule broken) around a " ... ". Long enough for
+#: Cinder's printable-description message (its pattern alone is 980 characters).
+MAX_MESSAGE_CHARS = 4096
+
+
+def shorten(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    if len(message) <= limit:
+        return message
+    keep = (limit - 5) // 2
+    return f"{message[:keep]} ... {message[-keep:]}"
+
+
 def fault_body(mapping: ErrorMapping, message: str) -> str:
-    """Cinder's error body, ASCII-only so that it can travel as a header value."""
-    fault: dict[str, object] = {"code": mapping.http_status, "message": message}
+    """Cinder's error body, ASCII-only so that it can travel as a header value (at most
+    ``12 * MAX_MESSAGE_CHARS`` bytes and a few more: ``\\uXXXX`` pairs for the worst char)."""
+    fault: dict[str, object] = {"code": mapping.http_status, "message": shorten(message)}
     if mapping.http_status == 413:
         fault["retryAfter"] = "0"
     return json.dumps({mapping.fault_key: fault})

@@ -4,11 +4,19 @@ Cinder refuses unknown fields here (``additionalProperties: false`` at both leve
 whole body arrives as a ``google.protobuf.Struct`` and is checked in the order jsonschema
 reports errors: the ``volume_type`` properties in schema order (name, description,
 extra_specs, os-volume-type-access:is_public), then ``required``, then unknown keys.
+
+The description follows Cinder's ``parameter_types.description`` pattern: printable
+characters of the Basic Multilingual Plane only (``PRINTABLE_PATTERN``). The name and
+extra-spec values, which Cinder stores as sent, refuse control characters
+(``NO_CONTROL_PATTERN``); extra-spec keys must match Cinder's key regex as a whole.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from google.protobuf import struct_pb2
@@ -16,13 +24,19 @@ from google.protobuf.json_format import MessageToDict
 
 from cindermesh.errors import InvalidInput
 from services.api.json_values import JsonValue, invalid_field, not_of_type, type_name_matches
-from services.api.validation import MAX_NAME_LENGTH
+from services.api.validation import (
+    MAX_NAME_LENGTH,
+    METADATA_KEY_PATTERN,
+    NO_CONTROL_PATTERN,
+    bounded_messages,
+    check_pattern,
+    matches,
+)
 
-__all__ = ["IS_PUBLIC_KEY", "TypeCreateInput", "validate_type_create"]
+__all__ = ["IS_PUBLIC_KEY", "TypeCreateInput", "printable_pattern", "validate_type_create"]
 
 IS_PUBLIC_KEY = "os-volume-type-access:is_public"
-_SPEC_KEY = "^[a-zA-Z0-9-_:. /]{1,255}$"
-_SPEC_KEY_RE = re.compile(_SPEC_KEY)
+_SPEC_KEY = METADATA_KEY_PATTERN
 _PROPERTIES = ("name", "description", "extra_specs", IS_PUBLIC_KEY)
 #: Cinder's ``parameter_types.boolean`` enum, in its order (its message lists them).
 _BOOLEANS: tuple[bool | str, ...] = (
@@ -57,6 +71,37 @@ def _python(body: struct_pb2.Struct) -> dict[str, JsonValue]:
     return {k: normalise(v) for k, v in sorted(MessageToDict(body).items())}
 
 
+def _printable(char: str) -> bool:
+    """Cinder's rule: not a control, format, surrogate, private-use or unassigned code point
+    (``C*``), and no separator but the space kind (``Zs``)."""
+    category = unicodedata.category(char)
+    return not category.startswith("C") and (not category.startswith("Z") or category == "Zs")
+
+
+def _printable_runs() -> Iterator[tuple[str, str]]:
+    """(first, last) of each run of printable characters from U+0000 to U+FFFE."""
+    first = ""
+    for code in range(0xFFFF):
+        char = chr(code)
+        if _printable(char) and not first:
+            first = char
+        elif not _printable(char) and first:
+            yield first, chr(code - 1)
+            first = ""
+    if first:
+        yield first, chr(0xFFFE)
+
+
+@functools.cache
+def printable_pattern() -> str:
+    """Cinder's ``valid_description_regex``: ``^[<runs>]*$``, a run written ``a`` or ``a-z``
+    (ends escaped), the same string Cinder's messages show."""
+    runs = (
+        re.escape(a) if a == z else f"{re.escape(a)}-{re.escape(z)}" for a, z in _printable_runs()
+    )
+    return f"^[{''.join(runs)}]*$"
+
+
 def _unexpected(extra: list[str]) -> str:
     names = ", ".join(repr(k) for k in sorted(extra))
     verb = "was" if len(extra) == 1 else "were"
@@ -81,12 +126,14 @@ def _name(value: JsonValue) -> str:
     _check_max_length("name", value)
     if not value.strip():
         raise InvalidInput("An invalid 'name' value was provided. The 'name' can not be empty.")
+    check_pattern("name", value, NO_CONTROL_PATTERN)
     return value
 
 
 def _description(value: JsonValue) -> str | None:
     _check_type("description", value, ("string", "null"))
     _check_max_length("description", value)
+    check_pattern("description", value, printable_pattern())
     return value if isinstance(value, str) else None
 
 
@@ -95,10 +142,11 @@ def _extra_specs(value: JsonValue) -> dict[str, str]:
     _check_type("extra_specs", value, ("object",))
     assert isinstance(value, dict)
     for key, item in value.items():
-        if _SPEC_KEY_RE.match(key):
+        if matches(_SPEC_KEY, key):
             _check_type(key, item, ("string", "null"))
             _check_max_length(key, item)
-    bad = sorted(k for k in value if not _SPEC_KEY_RE.match(k))
+            check_pattern(key, item, NO_CONTROL_PATTERN)
+    bad = sorted(k for k in value if not matches(_SPEC_KEY, k))
     if bad:
         listed = ", ".join(repr(k) for k in bad)
         verb = "does" if len(bad) == 1 else "do"
@@ -115,6 +163,7 @@ def _is_public(value: JsonValue) -> bool:
     return value in _TRUE
 
 
+@bounded_messages
 def validate_type_create(body: struct_pb2.Struct) -> TypeCreateInput:
     """Cinder's create schema; raises InvalidInput with Cinder's message."""
     root = _python(body)

@@ -3,16 +3,25 @@ that need no database (the first half of the seed's ExtractVolumeRequestTask).
 
 Checks run in the order of Cinder's schema properties, so the first error reported is the one
 Cinder reports, with Cinder's message.
+
+Text that Cinder stores as sent we refuse when it holds control characters (NUL, C0, DEL, C1):
+names and metadata values (``NO_CONTROL_PATTERN``), descriptions (``DESCRIPTION_PATTERN``,
+which keeps tabs and line breaks); metadata keys must match Cinder's key regex as a whole (its
+``$`` also let a trailing line break through). The message is jsonschema's for a ``pattern``.
+Messages that show a huge value are shortened (``services.api.errors.shorten``).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 from cindermesh.errors import InvalidInput
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
+from services.api.errors import MAX_MESSAGE_CHARS, shorten
 from services.api.json_values import (
     JsonValue,
     invalid_field,
@@ -24,12 +33,21 @@ from services.api.microversion import Microversion
 
 __all__ = [
     "DEFAULT_400_MESSAGE",
+    "DESCRIPTION_PATTERN",
+    "METADATA_KEY_PATTERN",
+    "NO_CONTROL_PATTERN",
     "VolumeCreateInput",
+    "bounded_messages",
     "check_description",
     "check_metadata",
     "check_name",
+    "check_pattern",
+    "matches",
     "validate_create",
 ]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 DEFAULT_400_MESSAGE = (
     "The server could not comply with the request since it is either malformed or otherwise "
@@ -38,8 +56,11 @@ DEFAULT_400_MESSAGE = (
 MAX_SIZE_GB = 2147483647
 MAX_NAME_LENGTH = 255
 _DIGITS = re.compile(r"^[0-9]+$")
-_METADATA_KEY = "^[a-zA-Z0-9-_:. /]{1,255}$"
-_METADATA_KEY_RE = re.compile(_METADATA_KEY)
+METADATA_KEY_PATTERN = "^[a-zA-Z0-9-_:. /]{1,255}$"
+#: No control character at all: names, metadata and extra-spec values.
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+#: No control character but tab, line feed and carriage return: volume descriptions.
+DESCRIPTION_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 _BOOLEAN_STRINGS = {
     "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t",
@@ -67,6 +88,38 @@ class VolumeCreateInput:
     multiattach: bool = False
 
 
+@functools.cache
+def _whole(pattern: str) -> re.Pattern[str]:
+    """A ``^...$`` pattern matched against the whole text (``$`` alone allows a final "\\n")."""
+    return re.compile(pattern.removeprefix("^").removesuffix("$"))
+
+
+def matches(pattern: str, text: str) -> bool:
+    return _whole(pattern).fullmatch(text) is not None
+
+
+def check_pattern(name: str, value: JsonValue, pattern: str) -> None:
+    """jsonschema's ``pattern`` keyword (strings only), with its message."""
+    if isinstance(value, str) and not matches(pattern, value):
+        raise invalid_field(name, value, f"{value!r} does not match {pattern!r}")
+
+
+def bounded_messages(check: Callable[P, T]) -> Callable[P, T]:
+    """Shortens the message of an InvalidInput ``check`` raises (it may show a huge value)."""
+
+    @functools.wraps(check)
+    def bounded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return check(*args, **kwargs)
+        except InvalidInput as error:
+            if len(error.message) > MAX_MESSAGE_CHARS:
+                error.message = shorten(error.message)
+                error.args = (error.message,)
+            raise
+
+    return bounded
+
+
 def _types(name: str, value: JsonValue, types: tuple[str, ...]) -> None:
     if not type_name_matches(value, types):
         raise invalid_field(name, value, not_of_type(value, types))
@@ -77,8 +130,9 @@ def _max_length(name: str, value: JsonValue, limit: int = MAX_NAME_LENGTH) -> No
         raise invalid_field(name, value, f"{value!r} is too long")
 
 
-def _text_with_length_format(label: str) -> Callable[[str, JsonValue], str | None]:
-    """name/description: string or null; too long after stripping -> InvalidInput."""
+def _text_with_length_format(label: str, pattern: str) -> Callable[[str, JsonValue], str | None]:
+    """name/description: string or null; too long after stripping -> InvalidInput; then no
+    control characters in what is kept (``pattern``)."""
 
     def check(name: str, value: JsonValue) -> str | None:
         _types(name, value, ("string", "null"))
@@ -90,13 +144,14 @@ def _text_with_length_format(label: str) -> Callable[[str, JsonValue], str | Non
                 f"Invalid input received: {label} has {len(stripped)} characters, "
                 f"more than {MAX_NAME_LENGTH}."
             )
+        check_pattern(name, stripped, pattern)
         return stripped
 
     return check
 
 
-check_name = _text_with_length_format("name")
-check_description = _text_with_length_format("description")
+check_name = _text_with_length_format("name", NO_CONTROL_PATTERN)
+check_description = _text_with_length_format("description", DESCRIPTION_PATTERN)
 
 
 def _optional_string(name: str, value: JsonValue, min_length: int = 0) -> str | None:
@@ -126,21 +181,23 @@ def _optional_boolean(name: str, value: JsonValue) -> bool:
 
 
 def check_metadata(name: str, value: JsonValue, allow_null: bool) -> dict[str, str]:
-    """Cinder's ``metadata_allows_null`` / ``extra_specs`` schema."""
+    """Cinder's ``metadata_allows_null`` / ``extra_specs`` schema; values without control
+    characters."""
     types = ("object", "null") if allow_null else ("object",)
     _types(name, value, types)
     if not isinstance(value, dict):
         return {}
     for key, item in value.items():
-        if _METADATA_KEY_RE.match(key):
+        if matches(METADATA_KEY_PATTERN, key):
             _types(key, item, ("string",))
             _max_length(key, item)
-    bad = sorted(k for k in value if not _METADATA_KEY_RE.match(k))
+            check_pattern(key, item, NO_CONTROL_PATTERN)
+    bad = sorted(k for k in value if not matches(METADATA_KEY_PATTERN, k))
     if bad:
         listed = ", ".join(repr(k) for k in bad)
         verb = "does" if len(bad) == 1 else "do"
         raise invalid_field(
-            name, value, f"{listed} {verb} not match any of the regexes: {_METADATA_KEY!r}"
+            name, value, f"{listed} {verb} not match any of the regexes: {METADATA_KEY_PATTERN!r}"
         )
     return {k: str(v) for k, v in value.items()}
 
@@ -160,6 +217,7 @@ def _size(value: JsonValue) -> int | None:
     return number
 
 
+@bounded_messages
 def validate_create(body: api_pb2.VolumeCreate, version: Microversion) -> VolumeCreateInput:
     """Cinder's create schema, then its body checks; raises InvalidInput with Cinder's text."""
 

@@ -2,7 +2,8 @@
 
 Bodies arrive as ``google.protobuf.Value``s and are checked against Cinder's JSON schemas
 (update: ``volume`` with name/description/metadata and nothing else; metadata: a flat map of
-strings; ``meta``: exactly one key), with Cinder's messages.
+strings; ``meta``: exactly one key), with Cinder's messages; names, descriptions and metadata
+values without control characters (``services.api.validation``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from cindermesh.errors import InvalidInput, NotFound, PreconditionFailed
 from services.api.json_values import JsonValue, invalid_field, not_of_type, to_python
 from services.api.lookups import find_volume, records_for
 from services.api.request_context import RequestContext
-from services.api.validation import check_description, check_metadata, check_name
+from services.api.validation import (
+    bounded_messages,
+    check_description,
+    check_metadata,
+    check_name,
+)
 from services.api.views import VolumeRecord
 
 __all__ = [
@@ -65,6 +71,7 @@ def _unexpected(keys: list[str]) -> str:
     return f"Additional properties are not allowed ({listed} {verb} unexpected)"
 
 
+@bounded_messages
 def parse_update(body: struct_pb2.Value, present: bool, ctx: RequestContext) -> VolumeChange:
     """Cinder's volume update schema."""
     _required(present, "volume")
@@ -95,12 +102,14 @@ def parse_update(body: struct_pb2.Value, present: bool, ctx: RequestContext) -> 
     )
 
 
+@bounded_messages
 def parse_metadata(body: struct_pb2.Value, present: bool) -> dict[str, str]:
     """Cinder's ``{"metadata": {...}}`` schema (POST and PUT of the whole metadata)."""
     _required(present, "metadata")
     return check_metadata("metadata", to_python(body), allow_null=False)
 
 
+@bounded_messages
 def parse_meta(body: struct_pb2.Value, present: bool, key: str) -> tuple[str, str]:
     """Cinder's ``{"meta": {"<key>": "v"}}`` schema; the key must be the URL's."""
     _required(present, "meta")
