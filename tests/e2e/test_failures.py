@@ -1,5 +1,5 @@
 """Failures along the path leave nothing behind: real processes started one by one (the
-launcher would stop everything when one is missing), so that a hop can be absent."""
+launcher would start every one of them), so that a hop can be absent."""
 
 from __future__ import annotations
 
