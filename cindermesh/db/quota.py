@@ -142,9 +142,10 @@ async def _settle(session: AsyncSession, reservation_ids: Sequence[str], to_in_u
     Three statements whatever the number of reservations: read them, read (and lock) their
     usages, delete them; the usage rows are written back by the session's flush.
     """
-    reservations = list(
-        await session.exec(select(Reservation).where(col(Reservation.id).in_(reservation_ids)))
-    )
+    # Locked, so that two processes settling the same reservation (a commit and an expiry)
+    # cannot both count it: the second finds it gone.
+    query = select(Reservation).where(col(Reservation.id).in_(reservation_ids))
+    reservations = list(await session.exec(query.with_for_update()))
     by_project: dict[str, list[Reservation]] = {}
     for reservation in reservations:
         by_project.setdefault(reservation.project_id, []).append(reservation)

@@ -51,7 +51,9 @@ from sqlmodel import col
 
 from cindermesh.db.models import Volume, utcnow
 
-__all__ = ["free_at", "join_hosts", "lease_until", "split_hosts"]
+__all__ = ["free_at", "join_hosts", "lease_until", "split_hosts", "unplace"]
+
+_REASON_MAX = 1024
 
 
 def lease_until(seconds: float) -> dt.datetime:
@@ -74,3 +76,21 @@ def split_hosts(tried: str) -> tuple[str, ...]:
 
 def join_hosts(hosts: Sequence[str]) -> str:
     return "\n".join(hosts)
+
+
+def unplace(volume: Volume, reason: str) -> tuple[int, tuple[str, ...]]:
+    """Makes a placed volume wait to be placed again: no host, nobody holding it, one attempt
+    more, its pool the last one tried. Returns the attempts and the tried pools, as the next
+    placement's retry info."""
+    assert volume.host is not None
+    host = volume.host
+    hosts = (*(h for h in split_hosts(volume.tried_hosts) if h != host), host)
+    volume.host = None
+    volume.service_uuid = None
+    volume.worker = None
+    volume.lease_expires_at = None
+    volume.schedule_attempts += 1
+    volume.tried_hosts = join_hosts(hosts)
+    volume.last_error = reason[:_REASON_MAX]
+    volume.updated_at = utcnow()
+    return volume.schedule_attempts, hosts

@@ -10,7 +10,7 @@
     ``error`` with the reason and gives its quota back once (this undo runs whatever step
     failed), except when placement is only deferred (no backend has reported yet, or the
     database failed): the row then stays waiting, and the sweep tries again until
-    ``placement_timeout`` has passed since the volume was accepted.
+    ``placement_timeout`` has passed since the volume was accepted or last handed back.
 ``ScheduleCreateVolume``
     Filters (``scheduler.filter.<Name>`` spans), prefers pools not tried before, weighs
     (``scheduler.weigher.CapacityWeigher``), takes the top pool, consumes the volume's size
@@ -262,8 +262,8 @@ class Scheduler:
         if isinstance(failure, volume_rows.VolumeGone | asyncio.CancelledError):
             return  # someone else has the volume, or the next scheduler will
         if not isinstance(failure, NoValidBackend):
-            accepted_by = utcnow() - dt.timedelta(seconds=self._config.placement_timeout)
-            if not await volume_rows.created_before(self._db, spec.volume_id, accepted_by):
+            waited = utcnow() - dt.timedelta(seconds=self._config.placement_timeout)
+            if not await volume_rows.waiting_since_before(self._db, spec.volume_id, waited):
                 log.info("Volume %s: placement deferred: %s", spec.volume_id, _reason(failure))
                 return
         reason = _reason(failure)
@@ -319,7 +319,7 @@ class Scheduler:
             return
         span.set_attribute("scheduler.handoff_failed", failure)
         taken_back = await volume_rows.take_back(
-            self._db, spec.volume_id, chosen.pool_id, failure, lapsed_only=False
+            self._db, spec.volume_id, chosen.pool_id, retry.num_attempts, failure, lapsed_only=False
         )
         if taken_back is not None:
             log.warning("Volume %s: %s; placing it again", spec.volume_id, failure)

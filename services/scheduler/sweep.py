@@ -70,11 +70,13 @@ class Sweep:
         """Starts the schedules of the work nobody holds; returns how many it started."""
         started = 0
         taken_back: list[str] = []
-        for volume_id, host in await volume_rows.abandoned(self._db):
+        for volume_id, host, attempts in await volume_rows.abandoned(self._db):
             if self._scheduler.in_flight(volume_id):
                 continue
             reason = f"The volume manager of {host} did not create the volume in time"
-            if await volume_rows.take_back(self._db, volume_id, host, reason, lapsed_only=True):
+            if await volume_rows.take_back(
+                self._db, volume_id, host, attempts, reason, lapsed_only=True
+            ):
                 log.warning("Volume %s: taken back from %s; placing it again", volume_id, host)
                 taken_back.append(volume_id)
         cutoff = utcnow() - dt.timedelta(seconds=self._work.unplaced_grace)

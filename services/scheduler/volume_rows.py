@@ -29,7 +29,7 @@ from cindermesh.db.models import (
     VolumeTypeExtraSpec,
     utcnow,
 )
-from cindermesh.db.work import join_hosts, lease_until, split_hosts
+from cindermesh.db.work import lease_until, split_hosts, unplace
 from cindermesh.errors import CindermeshError
 from services.scheduler.backend_state import PoolState
 from services.scheduler.spec import RetryState, ScheduleRequest, VolumeSpec, VolumeTypeSpec
@@ -37,12 +37,12 @@ from services.scheduler.spec import RetryState, ScheduleRequest, VolumeSpec, Vol
 __all__ = [
     "VolumeGone",
     "abandoned",
-    "created_before",
     "mark_error",
     "record_host",
     "schedule_requests",
     "take_back",
     "unplaced",
+    "waiting_since_before",
 ]
 
 _REASON_LENGTH = 1024
@@ -91,30 +91,24 @@ async def record_host(
 
 
 async def take_back(
-    db: Database, volume_id: str, host: str, reason: str, lapsed_only: bool
+    db: Database, volume_id: str, host: str, attempts: int, reason: str, lapsed_only: bool
 ) -> RetryState | None:
-    """Unplaces a volume placed on ``host`` that no manager holds (``lapsed_only``: only once
-    its hand-off deadline or its worker's lease has passed), counting the attempt; the new
-    retry state, or None if the row is gone or someone else has it now."""
+    """Unplaces a volume placed on ``host`` after ``attempts`` failures that no manager holds
+    (``lapsed_only``: only once its hand-off deadline or its worker's lease has passed),
+    counting the attempt; the new retry state, or None if the row is gone or someone else has
+    it now (a manager, or another placement)."""
     now = utcnow()
     async with db.session() as session:
         row = await _locked(session, volume_id)
         if row is None or row.status != VolumeStatus.CREATING or row.host != host:
             return None
+        if row.schedule_attempts != attempts:
+            return None
         lapsed = row.lease_expires_at is None or row.lease_expires_at < now
         if (row.worker is not None or lapsed_only) and not lapsed:
             return None
-        hosts = split_hosts(row.tried_hosts)
-        hosts = hosts if host in hosts else (*hosts, host)
-        row.host = None
-        row.service_uuid = None
-        row.worker = None
-        row.lease_expires_at = None
-        row.schedule_attempts += 1
-        row.tried_hosts = join_hosts(hosts)
-        row.last_error = reason[:_REASON_LENGTH]
-        row.updated_at = now
-        return RetryState(num_attempts=row.schedule_attempts, hosts=hosts, last_error=reason)
+        num_attempts, hosts = unplace(row, reason)
+        return RetryState(num_attempts=num_attempts, hosts=hosts, last_error=reason)
 
 
 async def _type_name(session: AsyncSession, spec: VolumeSpec, row: Volume) -> str:
@@ -142,13 +136,13 @@ async def mark_error(db: Database, spec: VolumeSpec, reason: str) -> bool:
         return True
 
 
-async def created_before(db: Database, volume_id: str, moment: dt.datetime) -> bool:
-    """Whether the volume exists and was accepted before ``moment``."""
+async def waiting_since_before(db: Database, volume_id: str, moment: dt.datetime) -> bool:
+    """Whether the volume exists and has waited to be placed since before ``moment`` (since it
+    was accepted, or last handed back)."""
+    last_change = func.coalesce(col(Volume.updated_at), col(Volume.created_at))
     async with db.read() as session:
-        created = (
-            await session.exec(select(Volume.created_at).where(Volume.id == volume_id))
-        ).first()
-    return created is not None and created < moment
+        since = (await session.exec(select(last_change).where(Volume.id == volume_id))).first()
+    return since is not None and since < moment
 
 
 async def _requests(session: AsyncSession, rows: list[Volume]) -> list[ScheduleRequest]:
@@ -205,13 +199,13 @@ async def unplaced(db: Database, unchanged_since: dt.datetime) -> list[ScheduleR
         return await _requests(session, rows) if rows else []
 
 
-async def abandoned(db: Database) -> list[tuple[str, str]]:
-    """(volume id, host) of placed volumes whose hand-off deadline or worker's lease has
-    passed: their manager never accepted them, or stopped renewing its claim."""
+async def abandoned(db: Database) -> list[tuple[str, str, int]]:
+    """(volume id, host, attempts) of placed volumes whose hand-off deadline or worker's lease
+    has passed: their manager never accepted them, or stopped renewing its claim."""
     now = utcnow()
     lapsed = col(Volume.lease_expires_at).is_(None) | (col(Volume.lease_expires_at) < now)
     query = (
-        select(Volume.id, Volume.host)
+        select(Volume.id, Volume.host, Volume.schedule_attempts)
         .where(
             col(Volume.status) == VolumeStatus.CREATING,
             col(Volume.host).is_not(None),
@@ -220,7 +214,7 @@ async def abandoned(db: Database) -> list[tuple[str, str]]:
         .limit(_SWEEP_LIMIT)
     )
     async with db.read() as session:
-        return [(volume_id, host) for volume_id, host in await session.exec(query) if host]
+        return [(i, host, attempts) for i, host, attempts in await session.exec(query) if host]
 
 
 async def schedule_requests(db: Database, volume_ids: list[str]) -> list[ScheduleRequest]:

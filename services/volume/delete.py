@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 
 async def run_delete(db: Database, driver: VolumeDriver, volume_id: str, worker: str) -> bool:
-    """True if the volume is gone at the end; never raises for a failed delete."""
+    """False if the driver failed (the volume is then ``error_deleting``), True otherwise: a
+    volume already gone, or no longer this worker's to delete, needs nothing more from it.
+    Never raises for a failed delete."""
     with tracer().start_as_current_span(
         "volume.delete_volume", attributes={"volume.id": volume_id}
     ) as span:

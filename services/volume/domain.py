@@ -33,11 +33,6 @@ class RetryState:
     #: Why the previous attempt failed.
     last_error: str = ""
 
-    def after_failure(self, host: str, error: str) -> RetryState:
-        """The retry info to send back to the scheduler once the current attempt failed."""
-        hosts = self.hosts if host in self.hosts else (*self.hosts, host)
-        return RetryState(num_attempts=self.num_attempts + 1, hosts=hosts, last_error=error)
-
 
 @dataclass(frozen=True)
 class CreateRequest:

@@ -86,12 +86,8 @@ class Manager:
         if request.volume_id in self._tasks:
             log.info("Volume %s: create already in progress", request.volume_id)
             return
-        volume = await self._claim(request.volume_id, VolumeStatus.CREATING)
-        if volume is None:
-            return
-        if volume.host != request.host:
-            raise VolumeStateChanged(volume.id, VolumeStatus.CREATING, volume.status)
-        if request.volume_id not in self._tasks:
+        volume = await self._claim(request.volume_id, VolumeStatus.CREATING, request.host)
+        if volume is not None and request.volume_id not in self._tasks:
             self._spawn(request.volume_id, self._create(request))
 
     async def accept_delete(self, volume_id: str) -> None:
@@ -109,9 +105,9 @@ class Manager:
         if await self._claim(volume_id, VolumeStatus.DELETING) is not None:
             self._spawn(volume_id, self._delete(volume_id, self._tasks.get(volume_id)))
 
-    async def _claim(self, volume_id: str, status: str) -> Volume | None:
+    async def _claim(self, volume_id: str, status: str, host: str | None = None) -> Volume | None:
         volume = await store.claim(
-            self._s.db, volume_id, status, self.backend_host, self.worker, self._timing.lease
+            self._s.db, volume_id, status, self.backend_host, self.worker, self._timing.lease, host
         )
         if volume is None:
             log.info("Volume %s: held by another worker", volume_id)

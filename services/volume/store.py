@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db import quota
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumeMetadata, VolumeStatus, VolumeType, utcnow
-from cindermesh.db.work import join_hosts, lease_until, split_hosts
+from cindermesh.db.work import lease_until, unplace
 from services.volume.domain import RetryState, backend_of
 from services.volume.errors import VolumeNotFound, VolumeStateChanged
 
@@ -84,18 +84,25 @@ async def get_volume(db: Database, volume_id: str) -> Volume:
 
 
 async def claim(
-    db: Database, volume_id: str, status: str, backend_host: str, worker: str, lease: float
+    db: Database,
+    volume_id: str,
+    status: str,
+    backend_host: str,
+    worker: str,
+    lease: float,
+    host: str | None = None,
 ) -> Volume | None:
     """Takes a volume of this backend in ``status`` that nobody else holds (or whose holder's
-    lease has lapsed). Raises VolumeNotFound, or VolumeStateChanged if the volume is in
-    another state or placed elsewhere; None if another live worker holds it."""
+    lease has lapsed), and (if given) placed on ``host`` exactly. Raises VolumeNotFound, or
+    VolumeStateChanged if the volume is in another state or placed elsewhere; None if another
+    live worker holds it."""
     now = utcnow()
     async with db.session() as session:
         volume = await _locked(session, volume_id)
         if volume is None:
             raise VolumeNotFound(volume_id)
         placed_here = volume.host is not None and backend_of(volume.host) == backend_host
-        if volume.status != status or not placed_here:
+        if volume.status != status or not placed_here or host not in (None, volume.host):
             raise VolumeStateChanged(volume_id, status, volume.status)
         held = volume.worker not in (None, worker) and (
             volume.lease_expires_at is not None and volume.lease_expires_at >= now
@@ -212,16 +219,9 @@ async def hand_back(
         volume = await _held(session, volume_id, worker, VolumeStatus.CREATING)
         if volume is None or volume.host != host:
             return None
-        hosts = split_hosts(volume.tried_hosts)
-        hosts = hosts if host in hosts else (*hosts, host)
-        volume.host = None
-        volume.service_uuid = None
-        volume.schedule_attempts += 1
-        volume.tried_hosts = join_hosts(hosts)
-        volume.last_error = reason[:_ERROR_REASON_MAX]
-        _release(volume)
+        num_attempts, hosts = unplace(volume, reason)
         session.add(volume)
-        return RetryState(num_attempts=volume.schedule_attempts, hosts=hosts, last_error=reason)
+        return RetryState(num_attempts=num_attempts, hosts=hosts, last_error=reason)
 
 
 async def destroy_volume(db: Database, volume_id: str, worker: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,7 +10,14 @@ import pytest
 from sqlmodel import select
 
 from cindermesh.db.engine import Database, open_database
-from cindermesh.db.models import DEFAULT_VOLUME_TYPE, QuotaUsage, Service, Volume, VolumeType
+from cindermesh.db.models import (
+    DEFAULT_VOLUME_TYPE,
+    QuotaUsage,
+    Service,
+    Volume,
+    VolumeType,
+    utcnow,
+)
 from cindermesh.settings import Settings
 
 SERVICE_UUID = "00000000-0000-0000-0000-00000000beef"
@@ -55,12 +63,56 @@ async def add_volume(db: Database, volume_id: str, size: int = 10) -> None:
 
 async def get_volume(db: Database, volume_id: str) -> Volume:
     async with db.session() as session:
-        row = await session.get(Volume, volume_id)
+        row = await session.get(Volume, volume_id, populate_existing=True)
         assert row is not None
         return row
+
+
+async def update_row(db: Database, volume_id: str, **values: object) -> None:
+    """Writes columns of a row directly, as another process would."""
+    async with db.session() as session:
+        row = await session.get(Volume, volume_id, with_for_update=True)
+        assert row is not None
+        for name, value in values.items():
+            setattr(row, name, value)
+
+
+async def handed_back(db: Database, volume_id: str, host: str, reason: str) -> None:
+    """What a volume manager's failed create leaves (``store.hand_back``): unplaced, nobody
+    holding it, one attempt more and ``host`` tried."""
+    row = await get_volume(db, volume_id)
+    tried = [h for h in row.tried_hosts.split("\n") if h]
+    await update_row(
+        db,
+        volume_id,
+        host=None,
+        service_uuid=None,
+        worker=None,
+        lease_expires_at=None,
+        schedule_attempts=row.schedule_attempts + 1,
+        tried_hosts="\n".join(tried if host in tried else [*tried, host]),
+        last_error=reason,
+        updated_at=utcnow(),
+    )
+
+
+def ago(seconds: float) -> dt.datetime:
+    return utcnow() - dt.timedelta(seconds=seconds)
+
+
+def later(seconds: float) -> dt.datetime:
+    return utcnow() + dt.timedelta(seconds=seconds)
 
 
 async def usages(db: Database) -> dict[str, int]:
     async with db.session() as session:
         rows = await session.exec(select(QuotaUsage).where(QuotaUsage.project_id == "p1"))
         return {row.resource: row.in_use for row in rows}
+
+
+def released_once() -> dict[str, int]:
+    """``USAGE`` once the test volume (1 volume, 10 GB) gave its quota back."""
+    return {
+        resource: in_use - (1 if resource.startswith("volumes") else 10)
+        for resource, in_use in USAGE.items()
+    }

@@ -44,7 +44,7 @@ def test_capabilities_as_cinder_shows_them() -> None:
 
 async def test_get_pools_lists_live_backends(db: Database) -> None:
     states = BackendStates()
-    scheduler = Scheduler(states, db, GrpcVolumeManagers(), SchedulerConfig(startup_wait=0))
+    scheduler = Scheduler(states, db, GrpcVolumeManagers(), SchedulerConfig())
     server = grpc.aio.server()
     scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(scheduler), server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -19,21 +19,33 @@ from services.scheduler.manager_client import GrpcVolumeManagers
 from services.scheduler.scheduling import Scheduler, SchedulerConfig
 from services.scheduler.servicer import SchedulerServicer
 
-from .conftest import SERVICE_UUID, USAGE, add_volume, get_volume, usages
+from .conftest import (
+    SERVICE_UUID,
+    USAGE,
+    add_volume,
+    ago,
+    get_volume,
+    released_once,
+    update_row,
+    usages,
+)
 
 POOL_ID = "node1@file-1#pool1"
 
 
 class FakeVolumeManager(volume_manager_pb2_grpc.VolumeManagerServicer):
-    """Records what it was asked to create."""
+    """Records what it was asked to create; answers ``refuse`` (a status code) if set."""
 
     def __init__(self) -> None:
         self.created: list[volume_manager_pb2.ManagerCreateVolumeRequest] = []
         self.called = asyncio.Event()
+        self.refuse: grpc.StatusCode | None = None
 
     async def CreateVolume(self, request, context):  # type: ignore[no-untyped-def]
         self.created.append(request)
         self.called.set()
+        if self.refuse is not None:
+            await context.abort(self.refuse, "not mine")
         return volume_manager_pb2.ManagerCreateVolumeResponse()
 
     async def DeleteVolume(self, request, context):  # type: ignore[no-untyped-def]
@@ -57,13 +69,18 @@ async def _server(register: Callable[[grpc.aio.Server], None]) -> tuple[grpc.aio
 
 
 @pytest.fixture
-async def harness(db: Database) -> AsyncIterator[Harness]:
+def config() -> SchedulerConfig:
+    return SchedulerConfig()
+
+
+@pytest.fixture
+async def harness(db: Database, config: SchedulerConfig) -> AsyncIterator[Harness]:
     manager = FakeVolumeManager()
     manager_server, manager_address = await _server(
         lambda s: volume_manager_pb2_grpc.add_VolumeManagerServicer_to_server(manager, s)
     )
     managers = GrpcVolumeManagers(timeout=5.0)
-    scheduler = Scheduler(BackendStates(), db, managers, SchedulerConfig(startup_wait=0))
+    scheduler = Scheduler(BackendStates(), db, managers, config)
     server, address = await _server(
         lambda s: scheduler_pb2_grpc.add_SchedulerServicer_to_server(
             SchedulerServicer(scheduler), s
@@ -137,10 +154,23 @@ async def test_reported_backend_gets_the_volume(harness: Harness, db: Database) 
     await _until(lambda: harness.scheduler.states.pools() == [])
 
 
-async def test_no_backend_errors_the_volume_and_gives_quota_back_once(
+async def test_no_backend_defers_the_volume_then_errors_it_and_gives_quota_back_once(
     harness: Harness, db: Database
 ) -> None:
     await add_volume(db, "vol-2")
+    await harness.stub.CreateVolume(_create("vol-2"))
+    await harness.scheduler.close()
+    row = await get_volume(db, "vol-2")
+    # Deferred: waiting for a backend (the sweep offers it again), nothing given back.
+    assert (row.status, row.host, row.error_reason, row.quota_held) == (
+        VolumeStatus.CREATING,
+        None,
+        None,
+        True,
+    )
+    assert await usages(db) == USAGE
+
+    await update_row(db, "vol-2", created_at=ago(3600))  # past placement_timeout
     for _ in range(2):
         await harness.stub.CreateVolume(_create("vol-2"))
         await harness.scheduler.close()
@@ -150,14 +180,14 @@ async def test_no_backend_errors_the_volume_and_gives_quota_back_once(
     assert row.error_reason is not None
     assert row.error_reason.startswith("No valid backend was found.")
     assert (row.host, row.quota_held) == (None, False)
-    assert await usages(db) == {
-        resource: in_use - (1 if resource.startswith("volumes") else 10)
-        for resource, in_use in USAGE.items()
-    }
+    assert await usages(db) == released_once()
     assert harness.manager.created == []
 
 
-async def test_unreachable_manager_errors_the_volume_and_frees_capacity(
+@pytest.mark.parametrize(
+    "config", [SchedulerConfig(max_attempts=3, handoff_timeout=0.2, handoff_backoff_max=0.05)]
+)
+async def test_unreachable_manager_is_retried_then_the_volume_errors_and_frees_capacity(
     harness: Harness, db: Database
 ) -> None:
     stream = harness.stub.ReportCapabilities()
@@ -166,13 +196,38 @@ async def test_unreachable_manager_errors_the_volume_and_frees_capacity(
     await add_volume(db, "vol-3")
 
     await harness.stub.CreateVolume(_create("vol-3"))
-    await harness.scheduler.close()
+    await _until(lambda: not harness.scheduler.in_flight("vol-3"))
 
     row = await get_volume(db, "vol-3")
+    # Taken back after each hand-off deadline and placed again (the only pool) until the
+    # attempts ran out.
     assert (row.status, row.host, row.quota_held) == (VolumeStatus.ERROR, None, False)
-    assert row.error_reason is not None and "did not accept" in row.error_reason
+    assert (row.schedule_attempts, row.tried_hosts) == (3, POOL_ID)
+    assert row.last_error is not None and "did not accept" in row.last_error
+    assert row.error_reason == (
+        "No valid backend was found. Exceeded max scheduling attempts 3 for resource vol-3"
+    )
+    assert await usages(db) == released_once()
     state = harness.scheduler.states.pool(POOL_ID)
     assert state is not None and state.free_capacity_gb == 100
+    await stream.done_writing()
+    await stream
+
+
+async def test_refusing_manager_leaves_the_row_as_it_is(harness: Harness, db: Database) -> None:
+    harness.manager.refuse = grpc.StatusCode.FAILED_PRECONDITION
+    stream = harness.stub.ReportCapabilities()
+    await stream.write(_report(harness.manager_address))
+    await _until(lambda: harness.scheduler.states.pool(POOL_ID) is not None)
+    await add_volume(db, "vol-4")
+
+    await harness.stub.CreateVolume(_create("vol-4"))
+    await _until(lambda: not harness.scheduler.in_flight("vol-4"))
+
+    assert len(harness.manager.created) == 1  # not tried again
+    row = await get_volume(db, "vol-4")
+    assert (row.status, row.host, row.schedule_attempts) == (VolumeStatus.CREATING, POOL_ID, 0)
+    assert (row.error_reason, row.quota_held) == (None, True)
     await stream.done_writing()
     await stream
 

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from cindermesh.db.engine import Database
 
 from .conftest import add_volume
-from .test_scheduling import A, FakeManagers, make_scheduler, request
+from .fakes import A, FakeManagers, make_scheduler, request
 
 
 @pytest.fixture

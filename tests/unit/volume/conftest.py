@@ -17,6 +17,7 @@ from services.volume.scheduler_client import SchedulerClient
 from .helpers import (
     BACKEND,
     HOST_NAME,
+    WORKER,
     FakeDriver,
     FakeScheduler,
     make_settings,
@@ -57,14 +58,12 @@ async def scheduler_client(settings: Settings) -> AsyncIterator[SchedulerClient]
 
 
 @pytest.fixture
-def services(
-    db: Database, driver: FakeDriver, scheduler_client: SchedulerClient, settings: Settings
-) -> FlowServices:
+def services(db: Database, driver: FakeDriver, scheduler_client: SchedulerClient) -> FlowServices:
     return FlowServices(
         db=db,
         driver=driver,
         scheduler=scheduler_client,
-        max_attempts=settings.scheduler.scheduler_max_attempts,
+        worker=WORKER,
         service_uuid="service-uuid-1",
     )
 

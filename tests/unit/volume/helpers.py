@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,12 @@ from cindermesh.db.models import (
     VolumeMetadata,
     VolumeStatus,
     VolumeType,
+    utcnow,
 )
 from cindermesh.db.quota import volume_deltas
 from cindermesh.settings import BackendSettings, SchedulerSettings, Settings
 from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from services.volume import store
 from services.volume.domain import CreateRequest, RetryState, VolumeTypeRef, pool_host
 from services.volume.drivers.base import CapacityStats, DriverInfo
 from services.volume.errors import DriverError
@@ -29,7 +32,14 @@ from services.volume.errors import DriverError
 HOST_NAME = "node1"
 BACKEND = "file-1"
 POOL = pool_host(HOST_NAME, BACKEND)
+BACKEND_HOST = f"{HOST_NAME}@{BACKEND}"
 PROJECT = "project-1"
+#: The ``worker`` of the manager under test (the ``services`` fixture's).
+WORKER = f"{BACKEND_HOST}/test-worker"
+#: Another run (or replica) of a manager of the same backend.
+OTHER_WORKER = f"{BACKEND_HOST}/other-worker"
+#: Seconds a claim made by the helpers lasts.
+LEASE = 60.0
 
 
 class FakeDriver:
@@ -37,6 +47,8 @@ class FakeDriver:
 
     def __init__(self) -> None:
         self.volumes: dict[str, int] = {}
+        #: Every successful create, in order (a volume created twice appears twice).
+        self.created: list[str] = []
         self.deleted: list[str] = []
         self.fail_create: str | None = None
         self.fail_delete: str | None = None
@@ -51,6 +63,7 @@ class FakeDriver:
     async def create_volume(self, volume_id: str, size_gb: int) -> None:
         if self.fail_create is not None:
             raise DriverError(self.fail_create)
+        self.created.append(volume_id)
         self.volumes[volume_id] = size_gb
 
     async def delete_volume(self, volume_id: str) -> None:
@@ -58,6 +71,9 @@ class FakeDriver:
             raise DriverError(self.fail_delete)
         self.deleted.append(volume_id)
         self.volumes.pop(volume_id, None)
+
+    async def list_volumes(self) -> list[str]:
+        return sorted(self.volumes)
 
     async def get_capacity(self) -> CapacityStats:
         allocated = float(sum(self.volumes.values()))
@@ -135,6 +151,10 @@ async def add_volume(
     status: str = VolumeStatus.CREATING,
     host: str | None = POOL,
     metadata: dict[str, str] | None = None,
+    worker: str | None = None,
+    lease_expires_at: dt.datetime | None = None,
+    schedule_attempts: int = 0,
+    tried_hosts: tuple[str, ...] = (),
 ) -> Volume:
     """A row as the api and scheduler leave it, with its quota counted as in use."""
     volume_type = await default_type(db)
@@ -146,6 +166,10 @@ async def add_volume(
         availability_zone="nova",
         volume_type_id=volume_type.id,
         host=host,
+        worker=worker,
+        lease_expires_at=lease_expires_at,
+        schedule_attempts=schedule_attempts,
+        tried_hosts="\n".join(tried_hosts),
     )
     async with db.session() as session:
         session.add(volume)
@@ -158,6 +182,58 @@ async def add_volume(
             usage.in_use += delta
             session.add(usage)
     return volume
+
+
+async def claim(
+    db: Database, volume_id: str, status: str = VolumeStatus.CREATING, worker: str = WORKER
+) -> Volume:
+    """Claims the volume for ``worker`` as the manager does before it works on it."""
+    claimed = await store.claim(db, volume_id, status, BACKEND_HOST, worker, LEASE)
+    assert claimed is not None, f"{volume_id} is held by another worker"
+    return claimed
+
+
+async def add_held_volume(
+    db: Database,
+    size: int = 2,
+    status: str = VolumeStatus.CREATING,
+    schedule_attempts: int = 0,
+    tried_hosts: tuple[str, ...] = (),
+) -> Volume:
+    """``add_volume`` placed here and claimed by ``WORKER``: what the manager works on."""
+    volume = await add_volume(
+        db, size=size, status=status, schedule_attempts=schedule_attempts, tried_hosts=tried_hosts
+    )
+    await claim(db, volume.id, status)
+    return volume
+
+
+async def mark_deleting(db: Database, volume_id: str) -> None:
+    """What the api's delete writes: ``deleting``, and whoever held the volume lets go."""
+    async with db.session() as session:
+        volume = await session.get(Volume, volume_id, with_for_update=True)
+        assert volume is not None
+        volume.status = VolumeStatus.DELETING
+        volume.worker = None
+        volume.lease_expires_at = None
+        volume.updated_at = utcnow()
+
+
+async def update_row(db: Database, volume_id: str, **values: object) -> None:
+    """Writes columns of a row directly, as another process would."""
+    async with db.session() as session:
+        volume = await session.get(Volume, volume_id, with_for_update=True)
+        assert volume is not None
+        for name, value in values.items():
+            setattr(volume, name, value)
+
+
+def ago(seconds: float) -> dt.datetime:
+    return utcnow() - dt.timedelta(seconds=seconds)
+
+
+def later(seconds: float) -> dt.datetime:
+    return utcnow() + dt.timedelta(seconds=seconds)
 
 
 async def usage(db: Database, resource: str = "gigabytes") -> int:

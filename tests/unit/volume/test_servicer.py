@@ -14,7 +14,7 @@ from cindermesh_pb.volume.v1 import volume_manager_pb2, volume_manager_pb2_grpc
 from services.volume.manager import Manager
 from services.volume.servicer import VolumeManagerServicer
 
-from .helpers import POOL, FakeDriver, add_volume, reload
+from .helpers import OTHER_WORKER, POOL, FakeDriver, add_volume, later, reload
 
 
 @pytest.fixture
@@ -48,6 +48,7 @@ async def test_create_is_accepted_then_completed_in_the_background(
     await manager.join()
     row = await reload(db, volume.id)
     assert row is not None and row.status == VolumeStatus.AVAILABLE
+    assert row.worker is None
     assert volume.id in driver.volumes
 
 
@@ -65,6 +66,26 @@ async def test_create_refusals(
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.CreateVolume(_create(volume_id))
     assert raised.value.code() == code
+
+
+async def test_create_of_a_volume_another_worker_holds_is_not_started(
+    stub: volume_manager_pb2_grpc.VolumeManagerAsyncStub,
+    manager: Manager,
+    db: Database,
+    driver: FakeDriver,
+) -> None:
+    lease = later(30)
+    volume = await add_volume(db, worker=OTHER_WORKER, lease_expires_at=lease)
+    await stub.CreateVolume(_create(volume.id))
+    assert manager.busy == 0
+    assert driver.created == []
+    row = await reload(db, volume.id)
+    assert row is not None
+    assert (row.status, row.worker, row.lease_expires_at) == (
+        VolumeStatus.CREATING,
+        OTHER_WORKER,
+        lease,
+    )
 
 
 async def test_create_for_another_backend_is_refused(
