@@ -462,30 +462,28 @@ local function header_refusal(headers, method, path)
   return nil
 end
 
--- {status, message} for a body refused here, or nil: Cinder's 415 for a non-empty body that is
--- not JSON on a route that takes this method, 413 for such a body over the limit (a JSON body
--- without a Content-Length is counted by the transcoder, whose 413 is shaped on the way out).
+-- {status, message} for a body refused here, or nil: 413 for a body sent without a
+-- Content-Length that grows over the limit (counted here: the transcoder's own limit counts
+-- its buffer, not the bytes sent), Cinder's 415 for a non-empty body that is not JSON on a
+-- route that takes this method.
 local function body_refusal(request_handle, headers, method, path)
   local allowed = allowed_methods(path)
   local content_type = headers:get("content-type")
-  if allowed == nil or not allowed[method] or content_type == nil then
-    return nil
+  local media = ((content_type or ""):match("^%s*([^;%s]+)") or ""):lower()
+  local not_json = content_type ~= nil and not BODY_TYPES[media]
+  local size = tonumber(headers:get("content-length") or "")
+  if size == nil then
+    -- Reading the body invalidates the headers handle.
+    local body = request_handle:body()
+    size = body ~= nil and body:length() or 0
+    if size > MAX_REQUEST_BODY_SIZE then
+      return 413, DEFAULT_MESSAGES[413]
+    end
   end
-  local media = (content_type:match("^%s*([^;%s]+)") or ""):lower()
-  if BODY_TYPES[media] then
-    return nil
+  if allowed ~= nil and allowed[method] and not_json and size > 0 then
+    return 415, DEFAULT_MESSAGES[415]
   end
-  local length = headers:get("content-length")
-  if length ~= nil then
-    return (tonumber(length) or 0) > 0 and 415 or nil, DEFAULT_MESSAGES[415]
-  end
-  -- Reading the body invalidates the headers handle.
-  local body = request_handle:body()
-  local size = body ~= nil and body:length() or 0
-  if size > MAX_REQUEST_BODY_SIZE then
-    return 413, DEFAULT_MESSAGES[413]
-  end
-  return size > 0 and 415 or nil, DEFAULT_MESSAGES[415]
+  return nil
 end
 
 -- The base URL of Cinder's links: http or https (X-Forwarded-Proto, first hop) and the host.
