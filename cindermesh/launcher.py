@@ -321,12 +321,17 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 async def _pump(name: str, stream: asyncio.StreamReader, log_file: IO[bytes]) -> None:
+    """Copies a child's output; read in chunks, so that no line is too long to pass (a child
+    whose pipe is not drained blocks on its next write)."""
     prefix = f"[{name}] ".encode()
     out = sys.stdout.buffer
-    while line := await stream.readline():
-        log_file.write(line)
+    at_line_start = True
+    while chunk := await stream.read(65536):
+        log_file.write(chunk)
         log_file.flush()
-        out.write(prefix + line)
+        for line in chunk.splitlines(keepends=True):
+            out.write(prefix + line if at_line_start else line)
+            at_line_start = line.endswith(b"\n")
         out.flush()
     log_file.close()
 

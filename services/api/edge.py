@@ -27,7 +27,7 @@ from cindermesh.shielding import run_to_completion
 from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
 from services.api.auth import Caller, authenticate, check_url_project
 from services.api.clients import UNAVAILABLE_MESSAGE
-from services.api.errors import INTERNAL_MESSAGE, fault_body, map_error
+from services.api.errors import INTERNAL_MESSAGE, fault_body, map_error, shorten
 from services.api.microversion import parse_microversion
 from services.api.request_context import RequestContext
 
@@ -123,4 +123,4 @@ async def _abort(context: Context, error: Exception, message: str, version: str 
     else:
         headers.append(("x-cindermesh-no-body", "1"))
     await context.send_initial_metadata(headers)
-    await context.abort(mapping.grpc_code, message)
+    await context.abort(mapping.grpc_code, shorten(message))

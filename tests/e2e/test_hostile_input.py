@@ -217,6 +217,12 @@ def test_oversize_fields_never_reach_grpc_limits(hostile: Cluster, project: str)
             response,
             {"computeFault": {"code": 431, "message": "Request header fields are too large."}},
         )
+        # A message that echoes a large value stays within every header limit on the way back.
+        response = client.put(
+            f"{base}/os-quota-sets/{project}", headers=hdrs, json={"quota_set": "q" * 40000}
+        )
+        assert response.status_code == 400, response.text[:300]
+        assert len(response.json()["badRequest"]["message"]) <= 4096
     assert _rows(hostile, project) == before
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.cluster import Cluster, free_port, make_cluster
 from tests.e2e.helpers import headers, wait_for_status
 
 CHILDREN = ("scheduler", "volume:file-1", "api", "gateway")
@@ -107,6 +107,15 @@ def test_a_second_grpc_server_on_a_served_port_fails_to_bind(supervised: Cluster
     second = _cindermesh(supervised, "scheduler")
     assert second.returncode != 0
     assert f"cannot listen on 127.0.0.1:{supervised.scheduler_port}" in second.stderr
+    _assert_still_serving(supervised, pids)
+
+
+def test_a_second_gateway_on_a_served_port_fails_to_bind(supervised: Cluster) -> None:
+    pids = {name: supervised.pid(name) for name in ("launcher", *CHILDREN)}
+    # Its own admin port, so that only the REST listener can clash.
+    second = _cindermesh(supervised, "gateway", CINDERMESH_GATEWAY__ADMIN_PORT=str(free_port()))
+    assert second.returncode != 0
+    assert "Address already in use" in second.stderr + second.stdout
     _assert_still_serving(supervised, pids)
 
 
