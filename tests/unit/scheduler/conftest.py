@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +18,9 @@ from cindermesh.db.models import (
     utcnow,
 )
 from cindermesh.settings import Settings
+from tests.unit.rows import ago as ago
+from tests.unit.rows import later as later
+from tests.unit.rows import update_row as update_row
 
 SERVICE_UUID = "00000000-0000-0000-0000-00000000beef"
 #: Usage before the test volume fails: it holds 1 volume / 10 GB of it.
@@ -68,15 +70,6 @@ async def get_volume(db: Database, volume_id: str) -> Volume:
         return row
 
 
-async def update_row(db: Database, volume_id: str, **values: object) -> None:
-    """Writes columns of a row directly, as another process would."""
-    async with db.session() as session:
-        row = await session.get(Volume, volume_id, with_for_update=True)
-        assert row is not None
-        for name, value in values.items():
-            setattr(row, name, value)
-
-
 async def handed_back(db: Database, volume_id: str, host: str, reason: str) -> None:
     """What a volume manager's failed create leaves (``store.hand_back``): unplaced, nobody
     holding it, one attempt more and ``host`` tried."""
@@ -94,14 +87,6 @@ async def handed_back(db: Database, volume_id: str, host: str, reason: str) -> N
         last_error=reason,
         updated_at=utcnow(),
     )
-
-
-def ago(seconds: float) -> dt.datetime:
-    return utcnow() - dt.timedelta(seconds=seconds)
-
-
-def later(seconds: float) -> dt.datetime:
-    return utcnow() + dt.timedelta(seconds=seconds)
 
 
 async def usages(db: Database) -> dict[str, int]:

@@ -28,6 +28,9 @@ from services.volume import store
 from services.volume.domain import CreateRequest, RetryState, VolumeTypeRef, pool_host
 from services.volume.drivers.base import CapacityStats, DriverInfo
 from services.volume.errors import DriverError
+from tests.unit.rows import ago as ago
+from tests.unit.rows import later as later
+from tests.unit.rows import update_row as update_row
 
 HOST_NAME = "node1"
 BACKEND = "file-1"
@@ -217,23 +220,6 @@ async def mark_deleting(db: Database, volume_id: str) -> None:
         volume.worker = None
         volume.lease_expires_at = None
         volume.updated_at = utcnow()
-
-
-async def update_row(db: Database, volume_id: str, **values: object) -> None:
-    """Writes columns of a row directly, as another process would."""
-    async with db.session() as session:
-        volume = await session.get(Volume, volume_id, with_for_update=True)
-        assert volume is not None
-        for name, value in values.items():
-            setattr(volume, name, value)
-
-
-def ago(seconds: float) -> dt.datetime:
-    return utcnow() - dt.timedelta(seconds=seconds)
-
-
-def later(seconds: float) -> dt.datetime:
-    return utcnow() + dt.timedelta(seconds=seconds)
 
 
 async def usage(db: Database, resource: str = "gigabytes") -> int:
