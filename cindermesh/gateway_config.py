@@ -8,7 +8,7 @@ cluster it exports to.
 What the gateway knows about the public API comes from the descriptor set
 (``build/cindermesh.pb``), never from lists kept here (see :func:`read_public_api`): the
 services the transcoder serves, the REST paths and methods the Lua filter needs to tell
-405 from 404, and the JSON keys it renames. They are rendered into the Lua source, which is
+405 from 404. They are rendered into the Lua source, which is
 inlined in the configuration.
 """
 
@@ -92,7 +92,7 @@ def _otlp_cluster(host: str, port: int) -> str:
     return "- " + json.dumps(cluster)
 
 
-_TABLES_LINE = "local REST_ROUTES, KEY_RENAMES = {}, {} -- @generated-tables"
+_TABLES_LINE = "local REST_ROUTES = {} -- @generated-tables"
 _LIMITS_LINE = "local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = 0, 0 -- @generated-limits"
 
 

@@ -15,7 +15,7 @@
 --           UTF-8: the api could not even parse the call); Cinder's 415 for a non-empty body
 --           that is not JSON.
 -- Response: the api's hint headers (x-cindermesh-http-status, -fault, -no-body), Cinder's
---           JSON keys (json_key option), Cinder's error shape for errors the api did not
+--           error shape for errors the api did not
 --           shape (405 with Allow for a wrong method on a known path), x-openstack-request-id,
 --           OpenStack-API-Version and Vary on every response (no version header when the
 --           requested version is malformed, as Cinder).
@@ -27,10 +27,10 @@ local UUID_PATTERN = "^" .. ("[0-9a-f]"):rep(8) .. "%-" .. ("[0-9a-f]"):rep(4) .
 local REQUEST_ID_PATTERN = "^req%-" .. UUID_PATTERN:sub(2)
 
 -- REST_ROUTES: every REST path pattern of the public services with the methods allowed on it
--- (tells 405 from 404); KEY_RENAMES: {Lua pattern of '"<proto field>":', '"<JSON key>":'} for
--- the fields with the json_key option. Both are generated from the descriptor set by
--- cindermesh/gateway_api.py, which replaces the next line when it renders the configuration.
-local REST_ROUTES, KEY_RENAMES = {}, {} -- @generated-tables
+-- (tells 405 from 404). Generated from the descriptor set by cindermesh/gateway_api.py, which
+-- replaces the next line when it renders the configuration. (JSON keys need no table: the
+-- transcoder prints the json_name the descriptor set carries.)
+local REST_ROUTES = {} -- @generated-tables
 -- MAX_REQUEST_BODY_SIZE: Cinder's request body limit in bytes (GatewaySettings); MAX_API_HEADERS:
 -- the most header bytes (name + value + 32 each, as HTTP/2 and gRPC count) the api's gRPC
 -- server always accepts. Rendered by cindermesh/gateway_config.py, which replaces the next line.
@@ -526,16 +526,6 @@ function envoy_on_request(request_handle)
   end
 end
 
--- The transcoder prints proto field names; Cinder's keys come from the json_key option.
-local function rename_keys(text)
-  for _, pair in ipairs(KEY_RENAMES) do
-    if text:find(pair[1]) then
-      text = text:gsub(pair[1], pair[2])
-    end
-  end
-  return text
-end
-
 function envoy_on_response(response_handle)
   local headers = response_handle:headers()
   local meta = response_handle:streamInfo():dynamicMetadata():get(META) or {}
@@ -546,7 +536,6 @@ function envoy_on_response(response_handle)
   local no_body = headers:get(HINT_NO_BODY) ~= nil
   local content_type = headers:get("content-type") or ""
   local unshaped_error = status >= 400 and fault == nil
-  local json = content_type:find("json", 1, true) ~= nil
   local allowed = nil
 
   if fault ~= nil or no_body or unshaped_error then
@@ -573,16 +562,6 @@ function envoy_on_response(response_handle)
     end
     if unshaped_error then
       headers:replace(":status", tostring(status))
-    end
-  elseif json and #KEY_RENAMES > 0 then
-    local body = response_handle:body()
-    if body ~= nil then
-      local text = body:getBytes(0, body:length())
-      local renamed = rename_keys(text)
-      if renamed ~= text then
-        body:setBytes(renamed)
-      end
-      headers = response_handle:headers()
     end
   end
 

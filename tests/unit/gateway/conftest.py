@@ -116,7 +116,7 @@ class FakeVolumeService(pb_grpc.VolumeServiceServicer):
 
 
 class FakeVersionService(version_pb_grpc.VersionServiceServicer):
-    """A versions document whose `media_types` the gateway renames to `media-types`."""
+    """A versions document whose `media_types` field the transcoder prints as `media-types`."""
 
     def _document(self, path: str) -> version_pb.VersionsResponse:
         return version_pb.VersionsResponse(
