@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, cast
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from cindermesh.settings import Settings, load_settings
 
@@ -50,19 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-ServeFn = Callable[..., Coroutine[Any, Any, None]]
-
-
-def _serve_function(module: str) -> ServeFn:
-    return cast(ServeFn, importlib.import_module(module).serve)
-
-
-def _run_service(name: str, settings: Settings, *args: str) -> int:
+def _run_service(name: str, service: Coroutine[Any, Any, None]) -> int:
     from cindermesh.telemetry.logs import setup_logging
 
     setup_logging(name)
-    asyncio.run(_serve_function(f"services.{name}.main")(settings, *args))
+    asyncio.run(service)
     return 0
+
+
+def _api(settings: Settings) -> int:
+    from services.api.main import serve
+
+    return _run_service("api", serve(settings))
+
+
+def _scheduler(settings: Settings) -> int:
+    from services.scheduler.main import serve
+
+    return _run_service("scheduler", serve(settings))
+
+
+def _volume(settings: Settings, backend_name: str) -> int:
+    settings.backend(backend_name)  # fails early on an unknown name
+    from services.volume.main import serve
+
+    return _run_service("volume", serve(settings, backend_name))
 
 
 def _gateway(settings: Settings, otlp_endpoint: str, log_level: str) -> int:
@@ -105,11 +116,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command: str = args.command
     if command == "up":
         return _up(settings)
-    if command in ("api", "scheduler"):
-        return _run_service(command, settings)
+    if command == "api":
+        return _api(settings)
+    if command == "scheduler":
+        return _scheduler(settings)
     if command == "volume":
-        settings.backend(args.backend)  # fails early on an unknown name
-        return _run_service("volume", settings, args.backend)
+        return _volume(settings, args.backend)
     if command == "gateway":
         return _gateway(settings, args.otlp_endpoint, args.log_level)
     if command == "trace-sink":
