@@ -14,9 +14,11 @@
 --           string that is not valid UTF-8 once percent-decoded (protobuf strings must be
 --           UTF-8: the api could not even parse the call); Cinder's 415 for a non-empty body
 --           that is not JSON.
--- Response: the api's hint headers (x-cindermesh-http-status, -fault, -no-body), Cinder's
---           error shape for errors the api did not
---           shape (405 with Allow for a wrong method on a known path), x-openstack-request-id,
+-- Response: an api error arrives from the transcoder as google.rpc.Status JSON whose detail is a
+--           cindermesh.api.v1.CinderFault: its fault key and body become Cinder's error body
+--           and its code the status, with no table here; the api's success hints
+--           (x-cindermesh-http-status, -no-body); Cinder's error shape for errors Envoy makes
+--           (405 with Allow for a wrong method on a known path), x-openstack-request-id,
 --           OpenStack-API-Version and Vary on every response (no version header when the
 --           requested version is malformed, as Cinder).
 
@@ -73,11 +75,35 @@ local DEFAULT_MESSAGES = {
 }
 
 local HINT_STATUS = "x-cindermesh-http-status"
-local HINT_FAULT = "x-cindermesh-fault"
 local HINT_NO_BODY = "x-cindermesh-no-body"
 local DROPPED_HEADERS = {
-  HINT_STATUS, HINT_FAULT, HINT_NO_BODY, "grpc-status", "grpc-message", "grpc-accept-encoding",
+  HINT_STATUS, HINT_NO_BODY, "grpc-status", "grpc-message", "grpc-status-details-bin",
+  "grpc-accept-encoding",
 }
+-- How the transcoder prints the api's typed error detail (google.rpc.Status JSON, details last).
+local FAULT_DETAIL = '"details":[{"@type":"type.googleapis.com/cindermesh.api.v1.CinderFault"'
+
+-- {status, Cinder's body} from the transcoded status of an api error, or nil. The detail is the
+-- last value of the status JSON and its body the detail's last field, so the body's JSON is the
+-- text between `"body":` and the closing `}]}`; quotes inside strings are escaped, so the
+-- FAULT_DETAIL text cannot come from a message.
+local function api_fault(text)
+  local start = text:find(FAULT_DETAIL, 1, true)
+  if start == nil then
+    return nil
+  end
+  local rest = text:sub(start + #FAULT_DETAIL)
+  local key, after = rest:match('^,"fault_key":"(%w*)"()')
+  local body = rest:sub(after or 1):match('^,"body":(.*)}%s*]%s*}%s*$')
+  local code = body and tonumber(body:match('^{"code":(%d+)'))
+  if code == nil then
+    return nil
+  end
+  if (key or "") == "" then
+    return code, ""
+  end
+  return code, '{"' .. key .. '":' .. body .. "}"
+end
 
 local function random_uuid()
   local hex = "0123456789abcdef"
@@ -530,28 +556,30 @@ function envoy_on_response(response_handle)
   local headers = response_handle:headers()
   local meta = response_handle:streamInfo():dynamicMetadata():get(META) or {}
   local status = tonumber(headers:get(":status")) or 500
-  -- This filter's own refusal, or the api's hints.
+  -- This filter's own refusal, or the api's success hints.
   local hint_status = meta.refused_status or headers:get(HINT_STATUS)
-  local fault = meta.refused_fault or headers:get(HINT_FAULT)
+  local fault = meta.refused_fault
   local no_body = headers:get(HINT_NO_BODY) ~= nil
   local content_type = headers:get("content-type") or ""
-  local unshaped_error = status >= 400 and fault == nil
   local allowed = nil
 
-  if fault ~= nil or no_body or unshaped_error then
+  if fault ~= nil or no_body or status >= 400 then
     local body = response_handle:body(true)
-    local text = ""
-    if not unshaped_error then
-      text = fault or ""
-    else
+    local text = fault or ""
+    if fault == nil and status >= 400 then
       local original = body:getBytes(0, body:length())
-      local message
-      status, message, allowed =
-        shape_error(status, content_type, original, meta.path, meta.method or "")
-      text = fault_text(status, message)
-    end
-    if no_body and fault == nil then
-      text = ""
+      local code, rendered = nil, nil
+      if content_type:find("json", 1, true) then
+        code, rendered = api_fault(original)
+      end
+      if code ~= nil then
+        status, text = code, rendered
+      else
+        local message
+        status, message, allowed =
+          shape_error(status, content_type, original, meta.path, meta.method or "")
+        text = fault_text(status, message)
+      end
     end
     body:setBytes(text)
     headers = response_handle:headers()
@@ -560,7 +588,7 @@ function envoy_on_response(response_handle)
     else
       headers:remove("content-type")
     end
-    if unshaped_error then
+    if meta.refused_status == nil then
       headers:replace(":status", tostring(status))
     end
   end

@@ -1,10 +1,10 @@
 """The api's gRPC edge: from call metadata to a RequestContext, and from results or domain
-errors to gRPC status plus the gateway's REST hints.
+errors to gRPC status (errors carry a typed ``CinderFault`` detail, see ``errors.py``).
 
 Response metadata (sent as initial metadata, so Envoy turns it into HTTP headers):
-``x-openstack-request-id``, ``openstack-api-version``, ``vary``; for the gateway only,
-``x-cindermesh-http-status`` (REST status), ``x-cindermesh-fault`` (Cinder's error body) and
-``x-cindermesh-no-body`` (an empty REST body); the gateway strips those three.
+``x-openstack-request-id``, ``openstack-api-version``, ``vary``; on success, for the gateway
+only, ``x-cindermesh-http-status`` (REST status) and ``x-cindermesh-no-body`` (an empty REST
+body); the gateway strips both.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from cindermesh.shielding import run_to_completion
 from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
 from services.api.auth import Caller, authenticate, check_url_project
 from services.api.clients import UNAVAILABLE_MESSAGE
-from services.api.errors import INTERNAL_MESSAGE, fault_body, map_error, shorten
+from services.api.errors import INTERNAL_MESSAGE, fault_status, map_error
 from services.api.microversion import parse_microversion
 from services.api.request_context import RequestContext
 
@@ -116,11 +116,6 @@ async def _abort(context: Context, error: Exception, message: str, version: str 
     mapping = map_error(error)
     if isinstance(error, InvalidInput) and version is None:
         version = None  # a malformed version string: Cinder sends no version header
-    headers = _common_headers(version)
-    headers.append(("x-cindermesh-http-status", str(mapping.http_status)))
-    if mapping.fault_key:
-        headers.append(("x-cindermesh-fault", fault_body(mapping, message)))
-    else:
-        headers.append(("x-cindermesh-no-body", "1"))
-    await context.send_initial_metadata(headers)
-    await context.abort(mapping.grpc_code, shorten(message))
+    await context.send_initial_metadata(_common_headers(version))
+    status = fault_status(mapping, message)
+    await context.abort(status.code, status.details, status.trailing_metadata)

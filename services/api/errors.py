@@ -1,16 +1,20 @@
-"""The api's edge: domain errors to gRPC status, HTTP status and Cinder's fault body, in one table.
+"""The api's edge: domain errors to gRPC status, HTTP status and Cinder's fault key, in one table.
 
-The HTTP side reaches the client through Envoy: the api sends the status and the complete Cinder
-error body as the ``x-cindermesh-http-status`` and ``x-cindermesh-fault`` initial-metadata
-headers, and the gateway's Lua filter puts them on the REST response.
+Every error leaves as a ``google.rpc.Status`` (``grpc-status-details-bin``) whose one detail is a
+``cindermesh.api.v1.CinderFault``: gRPC clients read it with the standard rich-error helpers
+(``grpc_status.rpc_status.from_call``), and Envoy's transcoder (``convert_grpc_status``) prints it
+as JSON, from which the gateway's Lua filter renders Cinder's body and status without any table
+of its own.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+from grpc_status import rpc_status
 
 from cindermesh.errors import (
     BackendUnavailable,
@@ -24,8 +28,18 @@ from cindermesh.errors import (
     QuotaExceeded,
     VersionNotSupported,
 )
+from cindermesh_pb.api.v1 import fault_pb2
 
-__all__ = ["MAX_MESSAGE_CHARS", "ErrorMapping", "fault_body", "map_error", "shorten"]
+__all__ = [
+    "MAX_FAULT_BYTES",
+    "MAX_MESSAGE_CHARS",
+    "STATUS_MESSAGE_BYTES",
+    "ErrorMapping",
+    "fault_status",
+    "map_error",
+    "shorten",
+    "shorten_utf8",
+]
 
 
 @dataclass(frozen=True)
@@ -63,11 +77,16 @@ def map_error(error: Exception) -> ErrorMapping:
 
 
 #: The longest message sent. Cinder's schema messages show the whole offending value; ours
-#: travel in headers (the fault body, grpc-message: at most 12 bytes a character, and Envoy
-#: takes no header field over 64 KiB) and in log lines, so a longer message keeps its start
-#: and its end (where jsonschema names the rule broken) around a " ... ". Long enough for
-#: Cinder's printable-description message (its pattern alone is 980 characters).
+#: travel in the gRPC trailers and in log lines, so a longer message keeps its start and its end
+#: (where jsonschema names the rule broken) around a " ... ". Long enough for Cinder's
+#: printable-description message (its pattern alone is 980 characters).
 MAX_MESSAGE_CHARS = 4096
+#: The most UTF-8 bytes of the message in the fault detail, and of ``Status.message`` (also
+#: ``grpc-message``, up to 3 bytes a byte once percent-encoded). Both travel in the trailers,
+#: which a gRPC client with default settings refuses past 8 KiB (grpc's soft metadata limit):
+#: together about 7 KiB at most, so that no message becomes a transport error (nor a 5xx).
+MAX_FAULT_BYTES = 4096
+STATUS_MESSAGE_BYTES = 256
 
 
 def shorten(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -77,10 +96,32 @@ def shorten(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return f"{message[:keep]} ... {message[-keep:]}"
 
 
-def fault_body(mapping: ErrorMapping, message: str) -> str:
-    """Cinder's error body, ASCII-only so that it can travel as a header value (at most
-    ``12 * MAX_MESSAGE_CHARS`` bytes and a few more: ``\\uXXXX`` pairs for the worst char)."""
-    fault: dict[str, object] = {"code": mapping.http_status, "message": shorten(message)}
+def shorten_utf8(message: str, limit: int) -> str:
+    """``message`` in at most ``limit`` UTF-8 bytes: its start and end around a " ... "."""
+    data = message.encode()
+    if len(data) <= limit:
+        return message
+    keep = (limit - 5) // 2
+    head = data[:keep].decode(errors="ignore")
+    tail = data[-keep:].decode(errors="ignore")
+    return f"{head} ... {tail}"
+
+
+def fault_status(mapping: ErrorMapping, message: str) -> grpc.Status:
+    """The gRPC status of an error: code, short message and the typed ``CinderFault`` detail
+    (Cinder's fault key and REST body; no key: a REST answer without a body)."""
+    short = shorten(message)
+    body = fault_pb2.CinderFaultBody(
+        code=mapping.http_status, message=shorten_utf8(short, MAX_FAULT_BYTES)
+    )
     if mapping.http_status == 413:
-        fault["retryAfter"] = "0"
-    return json.dumps({mapping.fault_key: fault})
+        body.retryAfter = "0"
+    detail = any_pb2.Any()
+    detail.Pack(fault_pb2.CinderFault(fault_key=mapping.fault_key, body=body))
+    status = status_pb2.Status(
+        code=mapping.grpc_code.value[0],
+        message=shorten_utf8(short, STATUS_MESSAGE_BYTES),
+        details=[detail],
+    )
+    result: grpc.Status = rpc_status.to_status(status)
+    return result

@@ -191,6 +191,18 @@ def test_oversize_fields_never_reach_grpc_limits(hostile: Cluster, project: str)
         assert response.status_code == 400, response.text
         message = response.json()["badRequest"]["message"]
         assert message.startswith(f"{FIELD} k. Value: [0, 0,") and len(message) <= 4096
+        # Echoed 4-byte characters: the message (and its gRPC trailers) stay bounded, a 400.
+        wide = json.dumps(
+            {"volume": {"size": 1, "metadata": {"k": ["\U0001f642" * 20000]}}}, ensure_ascii=False
+        )
+        response = client.post(
+            f"{base}/volumes",
+            headers={**hdrs, "Content-Type": "application/json"},
+            content=wide.encode(),
+        )
+        assert response.status_code == 400, response.text
+        message = response.json()["badRequest"]["message"]
+        assert " ... " in message and len(message) <= 4096
         response = client.post(
             f"{base}/volumes", headers=hdrs, json={"volume": {"size": 1, "name": "é" * 50000}}
         )

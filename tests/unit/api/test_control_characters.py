@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import pytest
 from google.protobuf import json_format, struct_pb2
+from google.rpc import status_pb2
 
 from cindermesh.errors import InvalidInput
+from cindermesh_pb.api.v1 import fault_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from services.api.auth import Caller
-from services.api.errors import MAX_MESSAGE_CHARS, ErrorMapping, fault_body, shorten
+from services.api.errors import (
+    MAX_FAULT_BYTES,
+    MAX_MESSAGE_CHARS,
+    STATUS_MESSAGE_BYTES,
+    ErrorMapping,
+    fault_status,
+    shorten,
+)
 from services.api.microversion import MIN_VERSION
 from services.api.request_context import RequestContext
 from services.api.type_body import printable_pattern, validate_type_create
@@ -135,13 +145,21 @@ def test_message_showing_a_huge_value_is_shortened() -> None:
     assert len(message) <= MAX_MESSAGE_CHARS and message.endswith("xxx' is too long")
 
 
-def test_shorten_and_fault_body_bound_every_message() -> None:
+def test_shorten_and_fault_status_bound_every_message() -> None:
     assert shorten("short") == "short"
     long = "a" * 3000 + "b" * 3000
     assert len(shorten(long)) <= MAX_MESSAGE_CHARS
     assert shorten(long).startswith("aaa") and shorten(long).endswith("bbb")
-    mapping = ErrorMapping(grpc_code=None, http_status=400, fault_key="badRequest")  # type: ignore[arg-type]
-    body = json.loads(fault_body(mapping, "🙂" * 100000))
-    assert len(body["badRequest"]["message"]) <= MAX_MESSAGE_CHARS
-    # As a header: at most 12 bytes a character (a surrogate pair of \\u escapes).
-    assert len(fault_body(mapping, "🙂" * 100000)) < 12 * MAX_MESSAGE_CHARS + 100
+    mapping = ErrorMapping(grpc.StatusCode.INVALID_ARGUMENT, 400, "badRequest")
+    status = fault_status(mapping, "\U0001f642" * 100000)
+    assert len(status.details.encode()) <= STATUS_MESSAGE_BYTES
+    trailers = dict(status.trailing_metadata)
+    details = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    fault = fault_pb2.CinderFault()
+    assert details.details[0].Unpack(fault)
+    assert fault.fault_key == "badRequest" and fault.body.code == 400
+    assert len(fault.body.message.encode()) <= MAX_FAULT_BYTES
+    assert fault.body.message.startswith("\U0001f642") and " ... " in fault.body.message
+    # In the trailers (base64, percent-encoded): under grpc's default 8 KiB metadata limit.
+    size = len(trailers["grpc-status-details-bin"]) * 4 / 3 + 3 * len(status.details.encode())
+    assert size < 7.5 * 1024

@@ -9,9 +9,11 @@ from typing import Any
 
 import grpc
 import pytest
+from google.rpc import status_pb2
 from sqlalchemy.exc import OperationalError
 
 from cindermesh.settings import Settings
+from cindermesh_pb.api.v1 import fault_pb2
 from services.api.edge import Edge
 from services.api.request_context import RequestContext
 
@@ -27,6 +29,7 @@ class FakeContext:
         self.headers: list[tuple[str, str]] = []
         self.code: grpc.StatusCode | None = None
         self.details = ""
+        self.trailers: dict[str, Any] = {}
 
     def invocation_metadata(self) -> list[tuple[str, str]]:
         return [("x-auth-token", "u1:p1")]
@@ -34,8 +37,11 @@ class FakeContext:
     async def send_initial_metadata(self, headers: list[tuple[str, str]]) -> None:
         self.headers = list(headers)
 
-    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+    async def abort(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[Any, ...] = ()
+    ) -> None:
         self.code, self.details = code, details
+        self.trailers = dict(trailing_metadata)
         raise Aborted
 
 
@@ -50,8 +56,11 @@ async def test_a_locked_database_answers_503() -> None:
     assert context.details == (
         "The server is currently unavailable. Please try again at a later time."
     )
-    assert ("x-cindermesh-http-status", "503") in context.headers
-    assert "locked" not in str(context.headers)
+    status = status_pb2.Status.FromString(context.trailers["grpc-status-details-bin"])
+    fault = fault_pb2.CinderFault()
+    assert status.details[0].Unpack(fault)
+    assert (fault.fault_key, fault.body.code) == ("serviceUnavailable", 503)
+    assert "locked" not in str(context.headers) + str(status)
 
 
 async def test_work_goes_on_when_the_caller_is_cancelled() -> None:

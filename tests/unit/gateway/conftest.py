@@ -18,6 +18,13 @@ import httpx
 import pytest
 from google.protobuf import struct_pb2
 
+from cindermesh.errors import (
+    CindermeshError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    QuotaExceeded,
+)
 from cindermesh.gateway_config import write_envoy_config
 from cindermesh.settings import ApiSettings, GatewaySettings, Settings
 from cindermesh.telemetry.sink import OtlpSink
@@ -25,6 +32,7 @@ from cindermesh_pb.api.v1 import version_service_pb2 as version_pb
 from cindermesh_pb.api.v1 import version_service_pb2_grpc as version_pb_grpc
 from cindermesh_pb.api.v1 import volume_service_pb2 as pb
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as pb_grpc
+from services.api.errors import fault_status, map_error
 
 FAULT_404 = '{"itemNotFound": {"code": 404, "message": "Volume missing could not be found."}}'
 TRICKY_NAME = 'a "os_vol_host_attr_host": b'
@@ -34,6 +42,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _abort(context: grpc.ServicerContext, error: CindermeshError) -> None:
+    status = fault_status(map_error(error), error.message)
+    context.abort_with_status(status)
 
 
 def _text(value: str | None) -> struct_pb2.Value:
@@ -73,12 +86,17 @@ class FakeVolumeService(pb_grpc.VolumeServiceServicer):
     def GetVolume(
         self, request: pb.GetVolumeRequest, context: grpc.ServicerContext
     ) -> pb.VolumeResponse:
-        if request.volume_id == "missing":  # trailers-only: metadata in the headers
-            context.set_trailing_metadata([("x-cindermesh-fault", FAULT_404)])
-            context.abort(grpc.StatusCode.NOT_FOUND, "Volume missing could not be found.")
+        if request.volume_id == "missing":  # trailers-only: the status in the headers
+            _abort(context, NotFound("Volume missing could not be found."))
         if request.volume_id == "missing-initial":
-            context.send_initial_metadata([("x-cindermesh-fault", FAULT_404)])
-            context.abort(grpc.StatusCode.NOT_FOUND, "Volume missing could not be found.")
+            context.send_initial_metadata([("x-openstack-request-id", "req-x")])
+            _abort(context, NotFound("Volume missing could not be found."))
+        if request.volume_id == "precondition":  # Cinder's 412 has no body
+            _abort(context, PreconditionFailed("no"))
+        if request.volume_id == "over-limit":
+            _abort(context, QuotaExceeded('Quota "x}]}" exceeded'))
+        if request.volume_id.startswith("huge-"):  # an echoed value of any size
+            _abort(context, InvalidInput("Invalid: " + '\U0001f642"}' * 100000))
         if request.volume_id == "unshaped":
             context.abort(grpc.StatusCode.NOT_FOUND, 'Volume "unshaped" could not be found.')
         if request.volume_id == "conflict":

@@ -11,6 +11,7 @@ import httpx
 
 from cindermesh.build_protos import DESCRIPTOR_SET
 from cindermesh.gateway_api import read_public_api
+from services.api.errors import MAX_MESSAGE_CHARS
 from tests.unit.gateway.conftest import TRICKY_NAME, Gateway
 
 REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -20,6 +21,7 @@ HIDDEN = (
     "x-cindermesh-no-body",
     "grpc-status",
     "grpc-message",
+    "grpc-status-details-bin",
     "grpc-accept-encoding",
 )
 PROJECT = "5ca1ab1e000000000000000000000001"
@@ -75,14 +77,35 @@ def test_delete_has_no_body(client: httpx.Client) -> None:
     assert_common_headers(response)
 
 
-def test_fault_hint_replaces_body_trailers_only(client: httpx.Client) -> None:
+def test_typed_fault_becomes_cinder_body_trailers_only(client: httpx.Client) -> None:
     response = client.get("/v3/volumes/missing")
     assert_fault(response, 404, "itemNotFound", "Volume missing could not be found.")
 
 
-def test_fault_hint_in_initial_metadata(client: httpx.Client) -> None:
+def test_typed_fault_after_initial_metadata(client: httpx.Client) -> None:
     response = client.get("/v3/volumes/missing-initial")
     assert_fault(response, 404, "itemNotFound", "Volume missing could not be found.")
+
+
+def test_typed_fault_sets_the_status_the_grpc_code_does_not(client: httpx.Client) -> None:
+    response = client.get("/v3/volumes/precondition")
+    assert response.status_code == 412
+    assert response.content == b""
+    assert "content-type" not in response.headers
+    response = client.get("/v3/volumes/over-limit")
+    assert response.status_code == 413
+    assert response.json() == {
+        "overLimit": {"code": 413, "message": 'Quota "x}]}" exceeded', "retryAfter": "0"}
+    }
+
+
+def test_a_huge_echoed_message_stays_a_400(client: httpx.Client) -> None:
+    response = client.get("/v3/volumes/huge-1")
+    assert response.status_code == 400, response.text
+    message = response.json()["badRequest"]["message"]
+    assert message.startswith("Invalid: \U0001f642") and " ... " in message
+    assert len(message) <= MAX_MESSAGE_CHARS
+    assert_common_headers(response)
 
 
 def test_unshaped_grpc_error_gets_cinder_shape(client: httpx.Client) -> None:
