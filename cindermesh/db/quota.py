@@ -2,12 +2,16 @@
 
 A reservation holds ``delta`` of a resource in ``quota_usages.reserved`` until it is committed
 (moved to ``in_use``) or rolled back. Giving a volume's quota back (``release``) lowers
-``in_use``. Every function runs inside the caller's transaction.
+``in_use``, never below zero: a release that would is an error (``UsageBelowZero``), since
+it means the quota was given back twice. A volume's quota is released only through
+``cindermesh.db.volumes.give_back_quota``, once. Every function runs inside the caller's
+transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 
 from sqlmodel import col, delete, select
@@ -18,6 +22,7 @@ from cindermesh.errors import QuotaExceeded
 from cindermesh.settings import QuotaSettings
 
 __all__ = [
+    "UsageBelowZero",
     "commit",
     "commit_deltas",
     "default_limits",
@@ -30,6 +35,8 @@ __all__ = [
 ]
 
 UNLIMITED = -1
+
+log = logging.getLogger(__name__)
 
 
 def volume_deltas(size_gb: int, volume_type_name: str, sign: int = 1) -> dict[str, int]:
@@ -180,11 +187,30 @@ async def rollback(session: AsyncSession, reservation_ids: Sequence[str]) -> Non
     await _settle(session, reservation_ids, to_in_use=False)
 
 
+class UsageBelowZero(Exception):
+    """A release would take usage below zero: the quota was given back twice, or was never
+    counted. An invariant broken, never clamped away."""
+
+    def __init__(self, project_id: str, short: Mapping[str, tuple[int, int]]) -> None:
+        detail = ", ".join(f"{r}: in_use {u} < {d}" for r, (u, d) in sorted(short.items()))
+        super().__init__(f"releasing more quota than project {project_id} uses ({detail})")
+
+
 async def release(session: AsyncSession, project_id: str, deltas: Mapping[str, int]) -> None:
-    """Lowers in_use by ``deltas`` (a deleted or failed volume gives its quota back)."""
+    """Lowers in_use by ``deltas`` (a deleted or failed volume gives its quota back); raises
+    UsageBelowZero (and logs it), changing nothing, if a usage would go below zero."""
     usages = await _usages(session, project_id, list(deltas))
+    short = {
+        resource: (usages[resource].in_use, delta)
+        for resource, delta in deltas.items()
+        if usages[resource].in_use < delta
+    }
+    if short:
+        error = UsageBelowZero(project_id, short)
+        log.error("%s", error)
+        raise error
     for resource, delta in deltas.items():
-        usages[resource].in_use = max(0, usages[resource].in_use - delta)
+        usages[resource].in_use -= delta
 
 
 async def expire_reservations(session: AsyncSession, created_before: dt.datetime) -> int:

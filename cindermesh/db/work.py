@@ -36,8 +36,10 @@ Why it holds on PostgreSQL with several replicas as well as on SQLite: every cla
 read-modify-write of one row inside one transaction that locks it first (``SELECT ... FOR
 UPDATE`` on PostgreSQL; on SQLite every writing transaction begins ``IMMEDIATE`` and so holds
 the database's one write lock), and the write checks the state it read (status, host, worker,
-lease, attempts). Sweeps read candidates without locks and then claim each one that way, so a
-candidate someone else took meanwhile is skipped. Leases compare wall-clock times written by
+lease, attempts): it is an UPDATE whose WHERE is that state, so a write that lost the race
+matches no row (the writes are ``cindermesh.db.volumes``, shared by the three services). Sweeps
+read candidates without locks and then claim each one that way, so a candidate someone else
+took meanwhile is skipped. Leases compare wall-clock times written by
 different processes: clocks are assumed synchronised (NTP) to well within a lease.
 """
 
@@ -51,9 +53,7 @@ from sqlmodel import col
 
 from cindermesh.db.models import Volume, utcnow
 
-__all__ = ["free_at", "join_hosts", "lease_until", "split_hosts", "unplace"]
-
-_REASON_MAX = 1024
+__all__ = ["free_at", "join_hosts", "lease_until", "split_hosts"]
 
 
 def lease_until(seconds: float) -> dt.datetime:
@@ -76,21 +76,3 @@ def split_hosts(tried: str) -> tuple[str, ...]:
 
 def join_hosts(hosts: Sequence[str]) -> str:
     return "\n".join(hosts)
-
-
-def unplace(volume: Volume, reason: str) -> tuple[int, tuple[str, ...]]:
-    """Makes a placed volume wait to be placed again: no host, nobody holding it, one attempt
-    more, its pool the last one tried. Returns the attempts and the tried pools, as the next
-    placement's retry info."""
-    assert volume.host is not None
-    host = volume.host
-    hosts = (*(h for h in split_hosts(volume.tried_hosts) if h != host), host)
-    volume.host = None
-    volume.service_uuid = None
-    volume.worker = None
-    volume.lease_expires_at = None
-    volume.schedule_attempts += 1
-    volume.tried_hosts = join_hosts(hosts)
-    volume.last_error = reason[:_REASON_MAX]
-    volume.updated_at = utcnow()
-    return volume.schedule_attempts, hosts

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import delete, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import quota
+from cindermesh.db import volumes
 from cindermesh.db.engine import Database
-from cindermesh.db.models import Service, Volume, VolumeMetadata, VolumeStatus, VolumeType, utcnow
+from cindermesh.db.models import Service, Volume, VolumeStatus
 from cindermesh.errors import BackendUnavailable, InvalidVolume
 from cindermesh.telemetry.tracing import tracer
 from services.api.clients import VolumeManagerClients
@@ -75,12 +75,8 @@ class VolumeOperations:
                 )
             if forced and volume.status == VolumeStatus.DELETING:
                 raise InvalidVolume(f"Volume  {_NOT_DELETABLE}")
-            volume.status = VolumeStatus.DELETING
-            # Whoever held the volume lets go: its manager takes it again to delete it.
-            volume.worker = None
-            volume.lease_expires_at = None
-            volume.updated_at = utcnow()
-            session.add(volume)
+            if not await volumes.start_delete(session, volume):
+                raise InvalidVolume(f"Volume  {_NOT_DELETABLE}")  # changed meanwhile
             backend = volume.host.partition("#")[0]
             service = (await session.exec(select(Service).where(Service.host == backend))).first()
         if service is None:
@@ -97,14 +93,6 @@ class VolumeOperations:
 
 async def _destroy_unscheduled(session: AsyncSession, volume: Volume) -> None:
     with tracer().start_as_current_span("api.delete_volume.destroy_unscheduled"):
-        if volume.quota_held:
-            type_name = (
-                await session.exec(
-                    select(VolumeType.name).where(VolumeType.id == volume.volume_type_id)
-                )
-            ).first() or ""
-            await quota.release(
-                session, volume.project_id, quota.volume_deltas(volume.size, type_name)
-            )
-        await session.exec(delete(VolumeMetadata).where(VolumeMetadata.volume_id == volume.id))  # type: ignore[arg-type]
-        await session.exec(delete(Volume).where(Volume.id == volume.id))  # type: ignore[arg-type]
+        unscheduled = volumes.Expect(status=volume.status, host=None)
+        if not await volumes.destroy(session, volume.id, unscheduled):
+            raise InvalidVolume(f"Volume  {_NOT_DELETABLE}")  # placed meanwhile

@@ -1,5 +1,6 @@
-"""The scheduler's reads and writes of volume rows, each write one conditional transaction
-(the protocol is in ``cindermesh.db.work``).
+"""The scheduler's reads and writes of volume rows, each write one transaction of the shared
+repository's conditional updates (``cindermesh.db.volumes``; the protocol is in
+``cindermesh.db.work``).
 
 * :func:`record_host`: the chosen pool (and its service) on a volume still waiting to be
   placed, with the deadline by which its manager must accept it, as Cinder's scheduler writes
@@ -7,7 +8,7 @@
 * :func:`take_back`: a placed volume its manager did not accept (or stopped working on) is
   waiting to be placed again, one attempt more and its pool tried.
 * :func:`mark_error`: a volume that cannot be placed goes to ``error`` with a reason and gives
-  its quota back exactly once (``quota_held`` is cleared in the same transaction).
+  its quota back exactly once (``volumes.give_back_quota``, as the api and the managers).
 * :func:`unplaced` and :func:`abandoned`: what the sweep finds nobody working on.
 """
 
@@ -19,7 +20,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import quota
+from cindermesh.db import volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.models import (
     Service,
@@ -29,7 +30,7 @@ from cindermesh.db.models import (
     VolumeTypeExtraSpec,
     utcnow,
 )
-from cindermesh.db.work import lease_until, split_hosts, unplace
+from cindermesh.db.work import split_hosts
 from cindermesh.errors import CindermeshError
 from services.scheduler.backend_state import PoolState
 from services.scheduler.spec import RetryState, ScheduleRequest, VolumeSpec, VolumeTypeSpec
@@ -45,7 +46,6 @@ __all__ = [
     "waiting_since_before",
 ]
 
-_REASON_LENGTH = 1024
 #: Rows one sweep looks at, at most.
 _SWEEP_LIMIT = 200
 
@@ -57,37 +57,20 @@ class VolumeGone(CindermeshError):
         super().__init__(f"Volume {volume_id} is no longer waiting to be placed")
 
 
-async def _locked(session: AsyncSession, volume_id: str) -> Volume | None:
-    return await session.get(Volume, volume_id, with_for_update=True, populate_existing=True)
-
-
-def _waiting(row: Volume | None, attempts: int | None = None) -> bool:
-    """Creating, not placed, nobody holding it, and (if given) after ``attempts`` failures."""
-    return (
-        row is not None
-        and row.status == VolumeStatus.CREATING
-        and row.host is None
-        and row.worker is None
-        and (attempts is None or row.schedule_attempts == attempts)
-    )
-
-
 async def record_host(
     db: Database, spec: VolumeSpec, pool: PoolState, attempts: int, handoff_timeout: float
 ) -> None:
     """Writes ``host@backend#pool``, the service uuid, the pool's zone and the hand-off
     deadline; raises VolumeGone unless the row still waits after ``attempts`` failures."""
     async with db.session() as session:
-        row = await _locked(session, spec.volume_id)
-        if row is None or not _waiting(row, attempts):
-            raise VolumeGone(spec.volume_id)
         service = await session.get(Service, pool.backend)
-        row.host = pool.pool_id
-        row.service_uuid = service.uuid if service is not None else None
-        if pool.availability_zone:
-            row.availability_zone = pool.availability_zone
-        row.lease_expires_at = lease_until(handoff_timeout)
-        row.updated_at = utcnow()
+        uuid = service.uuid if service is not None else None
+        zone = pool.availability_zone
+        placed = await volumes.place(
+            session, spec.volume_id, attempts, pool.pool_id, uuid, zone, handoff_timeout
+        )
+    if not placed:
+        raise VolumeGone(spec.volume_id)
 
 
 async def take_back(
@@ -99,7 +82,7 @@ async def take_back(
     it now (a manager, or another placement)."""
     now = utcnow()
     async with db.session() as session:
-        row = await _locked(session, volume_id)
+        row = await volumes.locked(session, volume_id)
         if row is None or row.status != VolumeStatus.CREATING or row.host != host:
             return None
         if row.schedule_attempts != attempts:
@@ -107,33 +90,18 @@ async def take_back(
         lapsed = row.lease_expires_at is None or row.lease_expires_at < now
         if (row.worker is not None or lapsed_only) and not lapsed:
             return None
-        num_attempts, hosts = unplace(row, reason)
-        return RetryState(num_attempts=num_attempts, hosts=hosts, last_error=reason)
-
-
-async def _type_name(session: AsyncSession, spec: VolumeSpec, row: Volume) -> str:
-    if spec.volume_type.name:
-        return spec.volume_type.name
-    volume_type = await session.get(VolumeType, row.volume_type_id)
-    return volume_type.name if volume_type is not None else ""
+        unplaced = await volumes.unplace(session, row, reason)
+    if unplaced is None:
+        return None
+    num_attempts, hosts = unplaced
+    return RetryState(num_attempts=num_attempts, hosts=hosts, last_error=reason)
 
 
 async def mark_error(db: Database, spec: VolumeSpec, reason: str) -> bool:
-    """Puts a volume waiting to be placed in ``error``; False if it is gone or no longer
-    waiting (someone else has it)."""
+    """Puts a volume waiting to be placed in ``error``, its quota given back once; False if it
+    is gone or no longer waiting (someone else has it)."""
     async with db.session() as session:
-        row = await _locked(session, spec.volume_id)
-        if row is None or not _waiting(row):
-            return False
-        row.status = VolumeStatus.ERROR
-        row.error_reason = reason[:_REASON_LENGTH]
-        row.lease_expires_at = None
-        row.updated_at = utcnow()
-        if row.quota_held:
-            type_name = await _type_name(session, spec, row)
-            await quota.release(session, row.project_id, quota.volume_deltas(row.size, type_name))
-            row.quota_held = False
-        return True
+        return await volumes.fail_unplaced(session, spec.volume_id, reason)
 
 
 async def waiting_since_before(db: Database, volume_id: str, moment: dt.datetime) -> bool:

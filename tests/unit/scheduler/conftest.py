@@ -17,6 +17,7 @@ from cindermesh.db.models import (
     VolumeType,
     utcnow,
 )
+from cindermesh.db.quota import volume_deltas
 from cindermesh.settings import Settings
 from tests.unit.rows import ago as ago
 from tests.unit.rows import later as later
@@ -61,6 +62,16 @@ async def add_volume(db: Database, volume_id: str, size: int = 10) -> None:
                 volume_type_id=default.id,
             )
         )
+
+
+async def count_usage(db: Database, size: int, volumes: int = 1) -> None:
+    """Adds ``volumes`` volumes of ``size`` GB to the project's usage, as the api's create
+    would have (``USAGE`` already counts one 10 GB volume)."""
+    async with db.session() as session:
+        for resource, delta in volume_deltas(size, DEFAULT_VOLUME_TYPE, volumes).items():
+            usage = await session.get(QuotaUsage, ("p1", resource))
+            assert usage is not None
+            usage.in_use += delta
 
 
 async def get_volume(db: Database, volume_id: str) -> Volume:

@@ -15,6 +15,7 @@ from .conftest import (
     USAGE,
     add_volume,
     ago,
+    count_usage,
     get_volume,
     handed_back,
     released_once,
@@ -146,6 +147,7 @@ async def test_single_attempt(db: Database, managers: FakeManagers) -> None:
 async def test_too_big_for_every_pool(db: Database, managers: FakeManagers) -> None:
     scheduler = make_scheduler(db, managers)
     await add_volume(db, "v1", size=10_000)
+    await count_usage(db, 10_000)
     await scheduler.schedule(request("v1", size=10_000))
     row = await get_volume(db, "v1")
     assert row.status == VolumeStatus.ERROR
