@@ -9,6 +9,7 @@ body); the gateway strips both.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
@@ -31,9 +32,11 @@ from services.api.errors import INTERNAL_MESSAGE, fault_status, map_error
 from services.api.microversion import parse_microversion
 from services.api.request_context import RequestContext
 
-__all__ = ["Edge"]
+__all__ = ["Edge", "rpc"]
 
 T = TypeVar("T")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 log = logging.getLogger(__name__)
@@ -103,6 +106,42 @@ class Edge:
             headers.append(("x-cindermesh-no-body", "1"))
         await context.send_initial_metadata(headers)
         return result
+
+
+def rpc(
+    *,
+    status: int = 200,
+    no_body: bool = False,
+    anonymous: bool = False,
+    project_field: str = "project_id",
+) -> Callable[
+    [Callable[[Any, Req, RequestContext], Awaitable[Resp]]],
+    Callable[[Any, Req, Context], Awaitable[Resp]],
+]:
+    """One way to write an RPC: the servicer method (of a servicer with an ``_edge``) takes the
+    request and the RequestContext and returns its view; the edge authenticates, reads the
+    microversion, checks the URL's project (the request's ``project_field``), sends the
+    response headers (``status``: the REST status; ``no_body``: an empty REST body) and maps
+    every error to its gRPC status with the typed fault."""
+
+    def wrap(
+        method: Callable[[Any, Req, RequestContext], Awaitable[Resp]],
+    ) -> Callable[[Any, Req, Context], Awaitable[Resp]]:
+        @functools.wraps(method)
+        async def handler(servicer: Any, request: Req, context: Context) -> Resp:
+            edge: Edge = servicer._edge
+            return await edge.handle(
+                context,
+                "" if anonymous else str(getattr(request, project_field)),
+                functools.partial(method, servicer, request),
+                http_status=status,
+                no_body=no_body,
+                anonymous=anonymous,
+            )
+
+        return handler
+
+    return wrap
 
 
 def _common_headers(version: str | None) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cindermesh_pb.api.v1 import info_service_pb2 as info_pb2
 from cindermesh_pb.api.v1 import info_service_pb2_grpc as info_pb2_grpc
-from services.api.edge import Context, Edge
+from services.api.edge import Edge, rpc
 from services.api.info import InfoOperations, service_view
 from services.api.request_context import RequestContext
 
@@ -16,47 +16,41 @@ class InfoServicer(info_pb2_grpc.InfoServiceServicer):
         self._edge = edge
         self._info = info
 
+    @rpc()
     async def ListAvailabilityZones(
-        self, request: info_pb2.ListAvailabilityZonesRequest, context: Context
+        self, request: info_pb2.ListAvailabilityZonesRequest, ctx: RequestContext
     ) -> info_pb2.ListAvailabilityZonesResponse:
-        async def work(ctx: RequestContext) -> info_pb2.ListAvailabilityZonesResponse:
-            zones = await self._info.availability_zones()
-            return info_pb2.ListAvailabilityZonesResponse(
-                availabilityZoneInfo=[
-                    info_pb2.AvailabilityZone(
-                        zoneName=name, zoneState=info_pb2.ZoneState(available=available)
-                    )
-                    for name, available in zones
-                ]
-            )
+        zones = await self._info.availability_zones()
+        return info_pb2.ListAvailabilityZonesResponse(
+            availabilityZoneInfo=[
+                info_pb2.AvailabilityZone(
+                    zoneName=name, zoneState=info_pb2.ZoneState(available=available)
+                )
+                for name, available in zones
+            ]
+        )
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def ListServices(
-        self, request: info_pb2.ListServicesRequest, context: Context
+        self, request: info_pb2.ListServicesRequest, ctx: RequestContext
     ) -> info_pb2.ListServicesResponse:
-        async def work(ctx: RequestContext) -> info_pb2.ListServicesResponse:
-            entries = await self._info.services(
-                ctx,
-                host=request.host if request.HasField("host") else None,
-                binary=request.binary if request.HasField("binary") else None,
-            )
-            return info_pb2.ListServicesResponse(services=[service_view(ctx, e) for e in entries])
+        entries = await self._info.services(
+            ctx,
+            host=request.host if request.HasField("host") else None,
+            binary=request.binary if request.HasField("binary") else None,
+        )
+        return info_pb2.ListServicesResponse(services=[service_view(ctx, e) for e in entries])
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def GetPools(
-        self, request: info_pb2.GetPoolsRequest, context: Context
+        self, request: info_pb2.GetPoolsRequest, ctx: RequestContext
     ) -> info_pb2.GetPoolsResponse:
-        async def work(ctx: RequestContext) -> info_pb2.GetPoolsResponse:
-            pools = await self._info.pools(
-                ctx, request.detail, name=request.name if request.HasField("name") else None
-            )
-            response = info_pb2.GetPoolsResponse()
-            for pool in pools:
-                entry = response.pools.add(name=pool.name)
-                if pool.HasField("capabilities"):
-                    entry.capabilities.CopyFrom(pool.capabilities)
-            return response
-
-        return await self._edge.handle(context, request.project_id, work)
+        pools = await self._info.pools(
+            ctx, request.detail, name=request.name if request.HasField("name") else None
+        )
+        response = info_pb2.GetPoolsResponse()
+        for pool in pools:
+            entry = response.pools.add(name=pool.name)
+            if pool.HasField("capabilities"):
+                entry.capabilities.CopyFrom(pool.capabilities)
+        return response

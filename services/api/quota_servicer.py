@@ -8,7 +8,7 @@ from google.protobuf import struct_pb2
 
 from cindermesh_pb.api.v1 import quota_service_pb2 as quota_pb2
 from cindermesh_pb.api.v1 import quota_service_pb2_grpc as quota_pb2_grpc
-from services.api.edge import Context, Edge
+from services.api.edge import Edge, rpc
 from services.api.json_values import to_python
 from services.api.quota_sets import QuotaEntry, QuotaSets
 from services.api.request_context import RequestContext
@@ -39,73 +39,63 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         self._edge = edge
         self._quota_sets = quota_sets
 
+    @rpc()
     async def GetQuotaSet(
-        self, request: quota_pb2.GetQuotaSetRequest, context: Context
+        self, request: quota_pb2.GetQuotaSetRequest, ctx: RequestContext
     ) -> quota_pb2.QuotaSetResponse:
-        async def work(ctx: RequestContext) -> quota_pb2.QuotaSetResponse:
-            usage = request.usage if request.HasField("usage") else None
-            target = request.target_project_id
-            shown = await self._quota_sets.show(ctx, target, usage)
-            limits: Mapping[str, int | QuotaEntry] = (
-                shown.entries
-                if shown.with_usage
-                else {name: entry.limit for name, entry in shown.entries.items()}
-            )
-            return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(limits, target))
+        usage = request.usage if request.HasField("usage") else None
+        target = request.target_project_id
+        shown = await self._quota_sets.show(ctx, target, usage)
+        limits: Mapping[str, int | QuotaEntry] = (
+            shown.entries
+            if shown.with_usage
+            else {name: entry.limit for name, entry in shown.entries.items()}
+        )
+        return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(limits, target))
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def GetQuotaSetDefaults(
-        self, request: quota_pb2.GetQuotaSetDefaultsRequest, context: Context
+        self, request: quota_pb2.GetQuotaSetDefaultsRequest, ctx: RequestContext
     ) -> quota_pb2.QuotaSetResponse:
-        async def work(ctx: RequestContext) -> quota_pb2.QuotaSetResponse:
-            target = request.target_project_id
-            defaults = await self._quota_sets.defaults(ctx, target)
-            return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(defaults, target))
+        target = request.target_project_id
+        defaults = await self._quota_sets.defaults(ctx, target)
+        return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(defaults, target))
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def UpdateQuotaSet(
-        self, request: quota_pb2.UpdateQuotaSetRequest, context: Context
+        self, request: quota_pb2.UpdateQuotaSetRequest, ctx: RequestContext
     ) -> quota_pb2.QuotaSetResponse:
-        async def work(ctx: RequestContext) -> quota_pb2.QuotaSetResponse:
-            present = request.HasField("quota_set")
-            body = to_python(request.quota_set) if present else None
-            limits = await self._quota_sets.update(ctx, request.target_project_id, body, present)
-            return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(limits, None))
+        present = request.HasField("quota_set")
+        body = to_python(request.quota_set) if present else None
+        limits = await self._quota_sets.update(ctx, request.target_project_id, body, present)
+        return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(limits, None))
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc(no_body=True)
     async def DeleteQuotaSet(
-        self, request: quota_pb2.DeleteQuotaSetRequest, context: Context
+        self, request: quota_pb2.DeleteQuotaSetRequest, ctx: RequestContext
     ) -> quota_pb2.DeleteQuotaSetResponse:
-        async def work(ctx: RequestContext) -> quota_pb2.DeleteQuotaSetResponse:
-            await self._quota_sets.delete(ctx, request.target_project_id)
-            return quota_pb2.DeleteQuotaSetResponse()
+        await self._quota_sets.delete(ctx, request.target_project_id)
+        return quota_pb2.DeleteQuotaSetResponse()
 
-        return await self._edge.handle(context, request.project_id, work, no_body=True)
-
+    @rpc(project_field="url_project_id")
     async def GetLimits(
-        self, request: quota_pb2.GetLimitsRequest, context: Context
+        self, request: quota_pb2.GetLimitsRequest, ctx: RequestContext
     ) -> quota_pb2.LimitsResponse:
-        async def work(ctx: RequestContext) -> quota_pb2.LimitsResponse:
-            found = await self._quota_sets.limits(
-                ctx,
-                request.project_id if request.HasField("project_id") else None,
-                request.tenant_id if request.HasField("tenant_id") else None,
-            )
-            absolute = quota_pb2.AbsoluteLimits(
-                maxTotalVolumeGigabytes=found.max_total_volume_gigabytes,
-                maxTotalBackupGigabytes=found.max_total_backup_gigabytes,
-                maxTotalVolumes=found.max_total_volumes,
-                maxTotalSnapshots=found.max_total_snapshots,
-                maxTotalBackups=found.max_total_backups,
-                totalVolumesUsed=found.total_volumes_used,
-                totalGigabytesUsed=found.total_gigabytes_used,
-                totalSnapshotsUsed=found.total_snapshots_used,
-                totalBackupsUsed=found.total_backups_used,
-                totalBackupGigabytesUsed=found.total_backup_gigabytes_used,
-            )
-            return quota_pb2.LimitsResponse(limits=quota_pb2.Limits(absolute=absolute))
-
-        return await self._edge.handle(context, request.url_project_id, work)
+        found = await self._quota_sets.limits(
+            ctx,
+            request.project_id if request.HasField("project_id") else None,
+            request.tenant_id if request.HasField("tenant_id") else None,
+        )
+        absolute = quota_pb2.AbsoluteLimits(
+            maxTotalVolumeGigabytes=found.max_total_volume_gigabytes,
+            maxTotalBackupGigabytes=found.max_total_backup_gigabytes,
+            maxTotalVolumes=found.max_total_volumes,
+            maxTotalSnapshots=found.max_total_snapshots,
+            maxTotalBackups=found.max_total_backups,
+            totalVolumesUsed=found.total_volumes_used,
+            totalGigabytesUsed=found.total_gigabytes_used,
+            totalSnapshotsUsed=found.total_snapshots_used,
+            totalBackupsUsed=found.total_backups_used,
+            totalBackupGigabytesUsed=found.total_backup_gigabytes_used,
+        )
+        return quota_pb2.LimitsResponse(limits=quota_pb2.Limits(absolute=absolute))

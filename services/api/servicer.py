@@ -7,7 +7,7 @@ from google.protobuf import struct_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as api_pb2_grpc
 from services.api.create_flow import CreateVolumeFlow
-from services.api.edge import Context, Edge
+from services.api.edge import Edge, rpc
 from services.api.request_context import RequestContext
 from services.api.views import volume_summary, volume_view
 from services.api.volume_list import ListPage, next_link, parse_list_query
@@ -30,127 +30,104 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         self._volumes = volumes
         self._updates = updates
 
+    @rpc(status=202)
     async def CreateVolume(
-        self, request: api_pb2.CreateVolumeRequest, context: Context
+        self, request: api_pb2.CreateVolumeRequest, ctx: RequestContext
     ) -> api_pb2.VolumeResponse:
-        async def work(ctx: RequestContext) -> api_pb2.VolumeResponse:
-            record = await self._create_flow.run(ctx, request.volume)
-            return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
+        record = await self._create_flow.run(ctx, request.volume)
+        return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
 
-        return await self._edge.handle(context, request.project_id, work, http_status=202)
-
+    @rpc()
     async def GetVolume(
-        self, request: api_pb2.GetVolumeRequest, context: Context
+        self, request: api_pb2.GetVolumeRequest, ctx: RequestContext
     ) -> api_pb2.VolumeResponse:
-        async def work(ctx: RequestContext) -> api_pb2.VolumeResponse:
-            record = await self._volumes.get(ctx, request.volume_id)
-            return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=True))
+        record = await self._volumes.get(ctx, request.volume_id)
+        return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=True))
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def ListVolumes(
-        self, request: api_pb2.ListVolumesRequest, context: Context
+        self, request: api_pb2.ListVolumesRequest, ctx: RequestContext
     ) -> api_pb2.ListVolumeSummariesResponse:
-        async def work(ctx: RequestContext) -> api_pb2.ListVolumeSummariesResponse:
-            page, _ = await self._volumes.list(ctx, parse_list_query(ctx, request), False)
-            response = api_pb2.ListVolumeSummariesResponse(
-                volumes=[volume_summary(ctx, v) for v in page.volumes]
-            )
-            _paginate(response, ctx, page, "volumes")
-            return response
+        page, _ = await self._volumes.list(ctx, parse_list_query(ctx, request), False)
+        response = api_pb2.ListVolumeSummariesResponse(
+            volumes=[volume_summary(ctx, v) for v in page.volumes]
+        )
+        _paginate(response, ctx, page, "volumes")
+        return response
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def ListVolumesDetail(
-        self, request: api_pb2.ListVolumesRequest, context: Context
+        self, request: api_pb2.ListVolumesRequest, ctx: RequestContext
     ) -> api_pb2.ListVolumesResponse:
-        async def work(ctx: RequestContext) -> api_pb2.ListVolumesResponse:
-            page, records = await self._volumes.list(ctx, parse_list_query(ctx, request), True)
-            response = api_pb2.ListVolumesResponse(
-                volumes=[volume_view(ctx, r, extended=True) for r in records]
-            )
-            _paginate(response, ctx, page, "volumes/detail")
-            return response
+        page, records = await self._volumes.list(ctx, parse_list_query(ctx, request), True)
+        response = api_pb2.ListVolumesResponse(
+            volumes=[volume_view(ctx, r, extended=True) for r in records]
+        )
+        _paginate(response, ctx, page, "volumes/detail")
+        return response
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def UpdateVolume(
-        self, request: api_pb2.UpdateVolumeRequest, context: Context
+        self, request: api_pb2.UpdateVolumeRequest, ctx: RequestContext
     ) -> api_pb2.VolumeResponse:
-        async def work(ctx: RequestContext) -> api_pb2.VolumeResponse:
-            change = parse_update(request.volume, request.HasField("volume"), ctx)
-            record = await self._updates.update(ctx, request.volume_id, change)
-            return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
+        change = parse_update(request.volume, request.HasField("volume"), ctx)
+        record = await self._updates.update(ctx, request.volume_id, change)
+        return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def GetVolumeMetadata(
-        self, request: api_pb2.VolumeMetadataRequest, context: Context
+        self, request: api_pb2.VolumeMetadataRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataResponse:
-        async def work(ctx: RequestContext) -> api_pb2.VolumeMetadataResponse:
-            metadata = await self._updates.get_metadata(ctx, request.volume_id)
-            return api_pb2.VolumeMetadataResponse(metadata=metadata)
+        metadata = await self._updates.get_metadata(ctx, request.volume_id)
+        return api_pb2.VolumeMetadataResponse(metadata=metadata)
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def CreateVolumeMetadata(
-        self, request: api_pb2.VolumeMetadataRequest, context: Context
+        self, request: api_pb2.VolumeMetadataRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataResponse:
-        return await self._set_metadata(request, context, replace=False)
+        return await self._set_metadata(request, ctx, replace=False)
 
+    @rpc()
     async def ReplaceVolumeMetadata(
-        self, request: api_pb2.VolumeMetadataRequest, context: Context
+        self, request: api_pb2.VolumeMetadataRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataResponse:
-        return await self._set_metadata(request, context, replace=True)
+        return await self._set_metadata(request, ctx, replace=True)
 
     async def _set_metadata(
-        self, request: api_pb2.VolumeMetadataRequest, context: Context, replace: bool
+        self, request: api_pb2.VolumeMetadataRequest, ctx: RequestContext, replace: bool
     ) -> api_pb2.VolumeMetadataResponse:
-        async def work(ctx: RequestContext) -> api_pb2.VolumeMetadataResponse:
-            wanted = parse_metadata(request.metadata, request.HasField("metadata"))
-            metadata = await self._updates.set_metadata(ctx, request.volume_id, wanted, replace)
-            return api_pb2.VolumeMetadataResponse(metadata=metadata)
+        wanted = parse_metadata(request.metadata, request.HasField("metadata"))
+        metadata = await self._updates.set_metadata(ctx, request.volume_id, wanted, replace)
+        return api_pb2.VolumeMetadataResponse(metadata=metadata)
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def GetVolumeMetadataItem(
-        self, request: api_pb2.VolumeMetadataItemRequest, context: Context
+        self, request: api_pb2.VolumeMetadataItemRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataItemResponse:
-        async def work(ctx: RequestContext) -> api_pb2.VolumeMetadataItemResponse:
-            key, value = await self._updates.get_item(ctx, request.volume_id, request.key)
-            return api_pb2.VolumeMetadataItemResponse(meta={key: value})
+        key, value = await self._updates.get_item(ctx, request.volume_id, request.key)
+        return api_pb2.VolumeMetadataItemResponse(meta={key: value})
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc()
     async def UpdateVolumeMetadataItem(
-        self, request: api_pb2.VolumeMetadataItemRequest, context: Context
+        self, request: api_pb2.VolumeMetadataItemRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataItemResponse:
-        async def work(ctx: RequestContext) -> api_pb2.VolumeMetadataItemResponse:
-            key, value = parse_meta(request.meta, request.HasField("meta"), request.key)
-            await self._updates.set_item(ctx, request.volume_id, key, value)
-            return api_pb2.VolumeMetadataItemResponse(meta={key: value})
+        key, value = parse_meta(request.meta, request.HasField("meta"), request.key)
+        await self._updates.set_item(ctx, request.volume_id, key, value)
+        return api_pb2.VolumeMetadataItemResponse(meta={key: value})
 
-        return await self._edge.handle(context, request.project_id, work)
-
+    @rpc(no_body=True)
     async def DeleteVolumeMetadataItem(
-        self, request: api_pb2.VolumeMetadataItemRequest, context: Context
+        self, request: api_pb2.VolumeMetadataItemRequest, ctx: RequestContext
     ) -> api_pb2.DeleteVolumeMetadataItemResponse:
-        async def work(ctx: RequestContext) -> api_pb2.DeleteVolumeMetadataItemResponse:
-            await self._updates.delete_item(ctx, request.volume_id, request.key)
-            return api_pb2.DeleteVolumeMetadataItemResponse()
+        await self._updates.delete_item(ctx, request.volume_id, request.key)
+        return api_pb2.DeleteVolumeMetadataItemResponse()
 
-        return await self._edge.handle(context, request.project_id, work, no_body=True)
-
+    @rpc(status=202, no_body=True)
     async def DeleteVolume(
-        self, request: api_pb2.DeleteVolumeRequest, context: Context
+        self, request: api_pb2.DeleteVolumeRequest, ctx: RequestContext
     ) -> api_pb2.DeleteVolumeResponse:
-        async def work(ctx: RequestContext) -> api_pb2.DeleteVolumeResponse:
-            await self._volumes.delete(ctx, request.volume_id, request.cascade, request.force)
-            return api_pb2.DeleteVolumeResponse()
-
-        return await self._edge.handle(
-            context, request.project_id, work, http_status=202, no_body=True
-        )
+        await self._volumes.delete(ctx, request.volume_id, request.cascade, request.force)
+        return api_pb2.DeleteVolumeResponse()
 
 
 def _paginate(

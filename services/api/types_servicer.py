@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cindermesh_pb.api.v1 import type_service_pb2 as types_pb2
 from cindermesh_pb.api.v1 import type_service_pb2_grpc as types_pb2_grpc
-from services.api.edge import Context, Edge
+from services.api.edge import Edge, rpc
 from services.api.request_context import RequestContext
 from services.api.type_body import validate_type_create
 from services.api.volume_types import VolumeTypeOperations, type_view
@@ -17,53 +17,41 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
         self._edge = edge
         self._types = types
 
+    @rpc()
     async def ListTypes(
-        self, request: types_pb2.ListTypesRequest, context: Context
+        self, request: types_pb2.ListTypesRequest, ctx: RequestContext
     ) -> types_pb2.ListTypesResponse:
-        async def work(ctx: RequestContext) -> types_pb2.ListTypesResponse:
-            is_public = request.is_public if request.HasField("is_public") else None
-            records = await self._types.list(ctx, is_public)
-            return types_pb2.ListTypesResponse(
-                volume_types=[type_view(ctx, r, access_field=True) for r in records]
-            )
-
-        return await self._edge.handle(context, request.project_id, work)
-
-    async def GetDefaultType(
-        self, request: types_pb2.GetDefaultTypeRequest, context: Context
-    ) -> types_pb2.TypeResponse:
-        async def work(ctx: RequestContext) -> types_pb2.TypeResponse:
-            record = await self._types.get_default(ctx)
-            return types_pb2.TypeResponse(volume_type=type_view(ctx, record, access_field=False))
-
-        return await self._edge.handle(context, request.project_id, work)
-
-    async def GetType(
-        self, request: types_pb2.GetTypeRequest, context: Context
-    ) -> types_pb2.TypeResponse:
-        async def work(ctx: RequestContext) -> types_pb2.TypeResponse:
-            record = await self._types.get(ctx, request.type_id)
-            return types_pb2.TypeResponse(volume_type=type_view(ctx, record, access_field=True))
-
-        return await self._edge.handle(context, request.project_id, work)
-
-    async def CreateType(
-        self, request: types_pb2.CreateTypeRequest, context: Context
-    ) -> types_pb2.TypeResponse:
-        async def work(ctx: RequestContext) -> types_pb2.TypeResponse:
-            # Cinder validates the body before it checks the policy.
-            record = await self._types.create(ctx, validate_type_create(request.body))
-            return types_pb2.TypeResponse(volume_type=type_view(ctx, record, access_field=True))
-
-        return await self._edge.handle(context, request.project_id, work)
-
-    async def DeleteType(
-        self, request: types_pb2.DeleteTypeRequest, context: Context
-    ) -> types_pb2.DeleteTypeResponse:
-        async def work(ctx: RequestContext) -> types_pb2.DeleteTypeResponse:
-            await self._types.delete(ctx, request.type_id)
-            return types_pb2.DeleteTypeResponse()
-
-        return await self._edge.handle(
-            context, request.project_id, work, http_status=202, no_body=True
+        is_public = request.is_public if request.HasField("is_public") else None
+        records = await self._types.list(ctx, is_public)
+        return types_pb2.ListTypesResponse(
+            volume_types=[type_view(ctx, r, access_field=True) for r in records]
         )
+
+    @rpc()
+    async def GetDefaultType(
+        self, request: types_pb2.GetDefaultTypeRequest, ctx: RequestContext
+    ) -> types_pb2.TypeResponse:
+        record = await self._types.get_default(ctx)
+        return types_pb2.TypeResponse(volume_type=type_view(ctx, record, access_field=False))
+
+    @rpc()
+    async def GetType(
+        self, request: types_pb2.GetTypeRequest, ctx: RequestContext
+    ) -> types_pb2.TypeResponse:
+        record = await self._types.get(ctx, request.type_id)
+        return types_pb2.TypeResponse(volume_type=type_view(ctx, record, access_field=True))
+
+    @rpc()
+    async def CreateType(
+        self, request: types_pb2.CreateTypeRequest, ctx: RequestContext
+    ) -> types_pb2.TypeResponse:
+        # Cinder validates the body before it checks the policy.
+        record = await self._types.create(ctx, validate_type_create(request.body))
+        return types_pb2.TypeResponse(volume_type=type_view(ctx, record, access_field=True))
+
+    @rpc(status=202, no_body=True)
+    async def DeleteType(
+        self, request: types_pb2.DeleteTypeRequest, ctx: RequestContext
+    ) -> types_pb2.DeleteTypeResponse:
+        await self._types.delete(ctx, request.type_id)
+        return types_pb2.DeleteTypeResponse()

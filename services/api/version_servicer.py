@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cindermesh_pb.api.v1 import version_service_pb2 as pb
 from cindermesh_pb.api.v1 import version_service_pb2_grpc as pb_grpc
-from services.api.edge import Context, Edge
+from services.api.edge import Edge, rpc
 from services.api.microversion import MAX_VERSION, MIN_VERSION
 from services.api.request_context import RequestContext
 
@@ -40,22 +40,16 @@ class VersionServicer(pb_grpc.VersionServiceServicer):
     def __init__(self, edge: Edge) -> None:
         self._edge = edge
 
+    @rpc(status=300, anonymous=True)
     async def ListVersions(
-        self, request: pb.ListVersionsRequest, context: Context
+        self, request: pb.ListVersionsRequest, ctx: RequestContext
     ) -> pb.VersionsResponse:
         """``GET /``: 300 Multiple Choices, as Cinder."""
+        return versions_document(ctx)
 
-        async def work(ctx: RequestContext) -> pb.VersionsResponse:
-            return versions_document(ctx)
-
-        return await self._edge.handle(context, "", work, http_status=300, anonymous=True)
-
+    @rpc(anonymous=True)
     async def GetVersionV3(
-        self, request: pb.GetVersionV3Request, context: Context
+        self, request: pb.GetVersionV3Request, ctx: RequestContext
     ) -> pb.VersionsResponse:
         """``GET /v3`` and ``GET /v3/``: 200."""
-
-        async def work(ctx: RequestContext) -> pb.VersionsResponse:
-            return versions_document(ctx)
-
-        return await self._edge.handle(context, "", work, anonymous=True)
+        return versions_document(ctx)
