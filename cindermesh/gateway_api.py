@@ -5,7 +5,9 @@
 * the transcoder's ``services``: every service of the package ``cindermesh.api.v1``;
 * the REST routes: every ``google.api.http`` pattern of those services, additional bindings
   included, with the HTTP methods allowed on it (the Lua filter answers a wrong method on a
-  known path 405 ``badMethod``, an unknown path 404 ``itemNotFound``).
+  known path 405 ``badMethod``, an unknown path 404 ``itemNotFound``);
+* the REST answers: each RPC's ``(cindermesh.api.v1.rest_status)`` and ``rest_no_body``
+  options, which become the metadata of a route on its gRPC path (the transcoder's).
 
 (Cinder's JSON keys are in the descriptor set itself, as each field's ``json_name``:
 ``cindermesh/build_protos.py``.)
@@ -24,9 +26,12 @@ from pathlib import Path
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
+from cindermesh_pb.api.v1 import rest_pb2
+
 __all__ = [
     "PUBLIC_PACKAGE",
     "PublicApi",
+    "RestAnswer",
     "RestRoute",
     "lua_path_pattern",
     "read_public_api",
@@ -48,11 +53,23 @@ class RestRoute:
 
 
 @dataclass(frozen=True)
+class RestAnswer:
+    #: The RPC's gRPC path, ``/cindermesh.api.v1.<Service>/<Method>``.
+    grpc_path: str
+    #: The HTTP status of a success (200 unless declared).
+    status: int
+    #: Whether a success has no body.
+    no_body: bool
+
+
+@dataclass(frozen=True)
 class PublicApi:
     #: Fully qualified names of the services the transcoder serves, sorted.
     services: tuple[str, ...]
     #: One entry per distinct path template, sorted by template.
     routes: tuple[RestRoute, ...]
+    #: The RPCs whose success is not a 200 with a body, sorted by gRPC path.
+    answers: tuple[RestAnswer, ...] = ()
 
 
 def _bindings(rule: http_pb2.HttpRule) -> Iterator[tuple[str, str]]:
@@ -65,22 +82,35 @@ def _bindings(rule: http_pb2.HttpRule) -> Iterator[tuple[str, str]]:
             yield one.custom.kind.upper(), one.custom.path
 
 
+def _rest_answer(options: descriptor_pb2.MethodOptions) -> tuple[int, bool]:
+    """(status, no_body) from a method's ``rest_status`` and ``rest_no_body`` options."""
+    found = {option.full_name: value for option, value in options.ListFields()}
+    status = int(found.get(rest_pb2.rest_status.full_name, 0)) or 200
+    return status, bool(found.get(rest_pb2.rest_no_body.full_name, False))
+
+
 def read_public_api(descriptor: Path) -> PublicApi:
     files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes()).file
     public = [f for f in files if f.package == PUBLIC_PACKAGE]
     services: list[str] = []
     methods: dict[str, set[str]] = {}
+    answers: list[RestAnswer] = []
     for file in public:
         for service in file.service:
             services.append(f"{PUBLIC_PACKAGE}.{service.name}")
             for method in service.method:
+                status, no_body = _rest_answer(method.options)
+                if status != 200 or no_body:
+                    path = f"/{PUBLIC_PACKAGE}.{service.name}/{method.name}"
+                    answers.append(RestAnswer(path, status, no_body))
                 rule = method.options.Extensions[annotations_pb2.http]
                 for verb, template in _bindings(rule):
                     methods.setdefault(template, set()).add(verb)
     if not services:
         raise ValueError(f"{descriptor} has no service in package {PUBLIC_PACKAGE}")
     routes = tuple(RestRoute(t, tuple(sorted(m))) for t, m in sorted(methods.items()))
-    return PublicApi(tuple(sorted(services)), routes)
+    answers.sort(key=lambda a: a.grpc_path)
+    return PublicApi(tuple(sorted(services)), routes, tuple(answers))
 
 
 def _lua_literal(text: str) -> str:

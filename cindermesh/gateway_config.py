@@ -112,6 +112,27 @@ def render_lua_filter(api: PublicApi, gateway: GatewaySettings | None = None) ->
     )
 
 
+def _routes(api: PublicApi) -> str:
+    """The route list: one route per RPC with a declared REST answer (its gRPC path, which the
+    transcoder sets, with the status and no-body flag as the Lua filter's route metadata), then
+    one prefix route for every other RPC."""
+    target = {"cluster": "api", "timeout": "60s"}
+    routes: list[dict[str, object]] = []
+    for answer in api.answers:
+        lua: dict[str, object] = {"status": str(answer.status)}
+        if answer.no_body:
+            lua["no_body"] = True
+        routes.append(
+            {
+                "match": {"path": answer.grpc_path},
+                "route": target,
+                "metadata": {"filter_metadata": {"envoy.filters.http.lua": lua}},
+            }
+        )
+    routes.append({"match": {"prefix": "/"}, "route": target})
+    return json.dumps(routes)
+
+
 def render_envoy_config(
     settings: Settings,
     otlp_endpoint: str | None = None,
@@ -141,6 +162,7 @@ def render_envoy_config(
         lua_source=json.dumps(render_lua_filter(api, settings.gateway)),
         descriptor_path=json.dumps(str(descriptor.resolve())),
         services=json.dumps(list(api.services)),
+        routes=_routes(api),
         tracing=tracing,
         otlp_cluster=otlp_cluster,
     )

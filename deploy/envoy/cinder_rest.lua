@@ -16,8 +16,8 @@
 --           that is not JSON.
 -- Response: an api error arrives from the transcoder as google.rpc.Status JSON whose detail is a
 --           cindermesh.api.v1.CinderFault: its fault key and body become Cinder's error body
---           and its code the status, with no table here; the api's success hints
---           (x-cindermesh-http-status, -no-body); Cinder's error shape for errors Envoy makes
+--           and its code the status, with no table here; a success gets the RPC's declared
+--           REST status and no-body flag (route metadata); Cinder's error shape for errors Envoy makes
 --           (405 with Allow for a wrong method on a known path), x-openstack-request-id,
 --           OpenStack-API-Version and Vary on every response (no version header when the
 --           requested version is malformed, as Cinder).
@@ -74,11 +74,8 @@ local DEFAULT_MESSAGES = {
   [503] = "The service is unavailable. Please try again later.",
 }
 
-local HINT_STATUS = "x-cindermesh-http-status"
-local HINT_NO_BODY = "x-cindermesh-no-body"
 local DROPPED_HEADERS = {
-  HINT_STATUS, HINT_NO_BODY, "grpc-status", "grpc-message", "grpc-status-details-bin",
-  "grpc-accept-encoding",
+  "grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-accept-encoding",
 }
 -- How the transcoder prints the api's typed error detail (google.rpc.Status JSON, details last).
 local FAULT_DETAIL = '"details":[{"@type":"type.googleapis.com/cindermesh.api.v1.CinderFault"'
@@ -556,10 +553,13 @@ function envoy_on_response(response_handle)
   local headers = response_handle:headers()
   local meta = response_handle:streamInfo():dynamicMetadata():get(META) or {}
   local status = tonumber(headers:get(":status")) or 500
-  -- This filter's own refusal, or the api's success hints.
-  local hint_status = meta.refused_status or headers:get(HINT_STATUS)
+  -- This filter's own refusal, or the RPC's declared REST answer (route metadata, from the
+  -- rest_status and rest_no_body options in the descriptor set) for a success.
+  local route = response_handle:metadata()
+  local success = status < 400 and meta.refused_status == nil
+  local hint_status = meta.refused_status or (success and route:get("status")) or nil
   local fault = meta.refused_fault
-  local no_body = headers:get(HINT_NO_BODY) ~= nil
+  local no_body = success and route:get("no_body") == true
   local content_type = headers:get("content-type") or ""
   local allowed = nil
 

@@ -2,9 +2,9 @@
 errors to gRPC status (errors carry a typed ``CinderFault`` detail, see ``errors.py``).
 
 Response metadata (sent as initial metadata, so Envoy turns it into HTTP headers):
-``x-openstack-request-id``, ``openstack-api-version``, ``vary``; on success, for the gateway
-only, ``x-cindermesh-http-status`` (REST status) and ``x-cindermesh-no-body`` (an empty REST
-body); the gateway strips both.
+``x-openstack-request-id``, ``openstack-api-version``, ``vary``, and what the work adds (``etag``).
+The REST status of a success is declared in the contract (the ``rest_status`` and
+``rest_no_body`` method options), read by the gateway: the api sends no hints.
 """
 
 from __future__ import annotations
@@ -58,8 +58,6 @@ class Edge:
         context: Context,
         url_project_id: str,
         work: Callable[[RequestContext], Awaitable[T]],
-        http_status: int = 200,
-        no_body: bool = False,
         anonymous: bool = False,
     ) -> T:
         """``anonymous``: served without a token (version discovery); any token is ignored."""
@@ -99,19 +97,12 @@ class Edge:
         except Exception as error:
             log.exception("unexpected error")
             await _abort(context, error, INTERNAL_MESSAGE, version_echo)
-        headers = _common_headers(version_echo) + ctx.response_headers
-        if http_status != 200:
-            headers.append(("x-cindermesh-http-status", str(http_status)))
-        if no_body:
-            headers.append(("x-cindermesh-no-body", "1"))
-        await context.send_initial_metadata(headers)
+        await context.send_initial_metadata(_common_headers(version_echo) + ctx.response_headers)
         return result
 
 
 def rpc(
     *,
-    status: int = 200,
-    no_body: bool = False,
     anonymous: bool = False,
     project_field: str = "project_id",
 ) -> Callable[
@@ -120,9 +111,9 @@ def rpc(
 ]:
     """One way to write an RPC: the servicer method (of a servicer with an ``_edge``) takes the
     request and the RequestContext and returns its view; the edge authenticates, reads the
-    microversion, checks the URL's project (the request's ``project_field``), sends the
-    response headers (``status``: the REST status; ``no_body``: an empty REST body) and maps
-    every error to its gRPC status with the typed fault."""
+    microversion, checks the URL's project (the request's ``project_field``; none when
+    ``anonymous``: served without a token), sends the response headers and maps every error to
+    its gRPC status with the typed fault. (The REST status is the RPC's ``rest_status`` option.)"""
 
     def wrap(
         method: Callable[[Any, Req, RequestContext], Awaitable[Resp]],
@@ -134,8 +125,6 @@ def rpc(
                 context,
                 "" if anonymous else str(getattr(request, project_field)),
                 functools.partial(method, servicer, request),
-                http_status=status,
-                no_body=no_body,
                 anonymous=anonymous,
             )
 

@@ -70,7 +70,7 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         limits = await self._quota_sets.update(ctx, request.target_project_id, body, present)
         return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(limits, None))
 
-    @rpc(no_body=True)
+    @rpc()
     async def DeleteQuotaSet(
         self, request: quota_pb2.DeleteQuotaSetRequest, ctx: RequestContext
     ) -> quota_pb2.DeleteQuotaSetResponse:

@@ -30,7 +30,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         self._volumes = volumes
         self._updates = updates
 
-    @rpc(status=202)
+    @rpc()
     async def CreateVolume(
         self, request: api_pb2.CreateVolumeRequest, ctx: RequestContext
     ) -> api_pb2.VolumeResponse:
@@ -115,14 +115,14 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         await self._updates.set_item(ctx, request.volume_id, key, value)
         return api_pb2.VolumeMetadataItemResponse(meta={key: value})
 
-    @rpc(no_body=True)
+    @rpc()
     async def DeleteVolumeMetadataItem(
         self, request: api_pb2.VolumeMetadataItemRequest, ctx: RequestContext
     ) -> api_pb2.DeleteVolumeMetadataItemResponse:
         await self._updates.delete_item(ctx, request.volume_id, request.key)
         return api_pb2.DeleteVolumeMetadataItemResponse()
 
-    @rpc(status=202, no_body=True)
+    @rpc()
     async def DeleteVolume(
         self, request: api_pb2.DeleteVolumeRequest, ctx: RequestContext
     ) -> api_pb2.DeleteVolumeResponse:

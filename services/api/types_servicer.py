@@ -49,7 +49,7 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
         record = await self._types.create(ctx, validate_type_create(request.body))
         return types_pb2.TypeResponse(volume_type=type_view(ctx, record, access_field=True))
 
-    @rpc(status=202, no_body=True)
+    @rpc()
     async def DeleteType(
         self, request: types_pb2.DeleteTypeRequest, ctx: RequestContext
     ) -> types_pb2.DeleteTypeResponse:

@@ -40,7 +40,7 @@ class VersionServicer(pb_grpc.VersionServiceServicer):
     def __init__(self, edge: Edge) -> None:
         self._edge = edge
 
-    @rpc(status=300, anonymous=True)
+    @rpc(anonymous=True)
     async def ListVersions(
         self, request: pb.ListVersionsRequest, ctx: RequestContext
     ) -> pb.VersionsResponse:

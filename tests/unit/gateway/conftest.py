@@ -75,12 +75,11 @@ def _volume(volume_id: str, context: grpc.ServicerContext, name: str = "vol") ->
 
 
 class FakeVolumeService(pb_grpc.VolumeServiceServicer):
-    """Answers as the api service would, with its hint metadata."""
+    """Answers as the api service would (REST statuses from the descriptor set)."""
 
     def CreateVolume(
         self, request: pb.CreateVolumeRequest, context: grpc.ServicerContext
     ) -> pb.VolumeResponse:
-        context.send_initial_metadata([("x-cindermesh-http-status", "202")])
         return pb.VolumeResponse(volume=_volume("v-new", context))
 
     def GetVolume(
@@ -127,9 +126,6 @@ class FakeVolumeService(pb_grpc.VolumeServiceServicer):
     def DeleteVolume(
         self, request: pb.DeleteVolumeRequest, context: grpc.ServicerContext
     ) -> pb.DeleteVolumeResponse:
-        context.send_initial_metadata(
-            [("x-cindermesh-http-status", "202"), ("x-cindermesh-no-body", "1")]
-        )
         return pb.DeleteVolumeResponse()
 
 
@@ -150,7 +146,6 @@ class FakeVersionService(version_pb_grpc.VersionServiceServicer):
     def ListVersions(
         self, request: version_pb.ListVersionsRequest, context: grpc.ServicerContext
     ) -> version_pb.VersionsResponse:
-        context.send_initial_metadata([("x-cindermesh-http-status", "300")])
         return self._document("root")
 
     def GetVersionV3(

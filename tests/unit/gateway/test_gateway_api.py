@@ -122,3 +122,16 @@ def test_rendered_tables_are_lua_and_replace_the_placeholder() -> None:
     source = render_lua_filter(api)
     assert tables in source
     assert "-- @generated-tables" not in source
+
+
+def test_rest_answers_come_from_the_method_options() -> None:
+    answers = {a.grpc_path: (a.status, a.no_body) for a in read_public_api(DESCRIPTOR_SET).answers}
+    volumes = "/cindermesh.api.v1.VolumeService/"
+    assert answers == {
+        f"{volumes}CreateVolume": (202, False),
+        f"{volumes}DeleteVolume": (202, True),
+        f"{volumes}DeleteVolumeMetadataItem": (200, True),
+        "/cindermesh.api.v1.TypeService/DeleteType": (202, True),
+        "/cindermesh.api.v1.QuotaService/DeleteQuotaSet": (200, True),
+        "/cindermesh.api.v1.VersionService/ListVersions": (300, False),
+    }

@@ -16,7 +16,6 @@ from cindermesh_pb.api.v1 import volume_service_pb2_grpc as pb_grpc
 
 class Volumes(pb_grpc.VolumeServiceServicer):
     async def CreateVolume(self, request, context):
-        await context.send_initial_metadata([("x-cindermesh-http-status", "202")])
         return pb.VolumeResponse(volume=pb.Volume(id="v1", status="creating"))
 
 
