@@ -198,26 +198,6 @@ local function json_escape(text)
   end))
 end
 
--- The still-escaped text of the "message" string in the transcoder's gRPC error JSON.
-local function json_message(body)
-  local _, start = body:find('"message":%s*"')
-  if start == nil then
-    return nil
-  end
-  local i = start + 1
-  while i <= #body do
-    local c = body:sub(i, i)
-    if c == "\\" then
-      i = i + 2
-    elseif c == '"' then
-      return body:sub(start + 1, i - 1)
-    else
-      i = i + 1
-    end
-  end
-  return nil
-end
-
 -- The methods allowed on a REST path (a set, the union over every matching route), or nil
 -- when no route has this path.
 local function allowed_methods(path)
@@ -313,10 +293,8 @@ local function shape_error(status, content_type, text, path, method)
     return 404, json_escape(DEFAULT_MESSAGES[404])
   end
   if content_type:find("json", 1, true) then
-    local message = json_message(text)
-    if message ~= nil and message ~= "" then
-      return status, message
-    end
+    -- A gRPC error without the api's typed fault: no text of it is shown.
+    return status, json_escape(DEFAULT_MESSAGES[status] or DEFAULT_MESSAGES[400])
   end
   if status == 400 then
     local typed = type_error_message(text)
