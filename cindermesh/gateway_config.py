@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from cindermesh.build_protos import DESCRIPTOR_SET, REPO_ROOT
 from cindermesh.gateway_api import PublicApi, read_public_api, render_lua_tables
+from cindermesh.gateway_faults import INTERNAL, UNAVAILABLE, render_lua_faults
 from cindermesh.settings import GRPC_MAX_METADATA_BYTES, GatewaySettings, Settings
 
 __all__ = [
@@ -93,6 +94,7 @@ def _otlp_cluster(host: str, port: int) -> str:
 
 
 _TABLES_LINE = "local REST_ROUTES = {} -- @generated-tables"
+_FAULTS_LINE = "local FAULT_KEYS, DEFAULT_MESSAGES = {}, {} -- @generated-faults"
 _LIMITS_LINE = "local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = 0, 0 -- @generated-limits"
 
 
@@ -106,6 +108,7 @@ def render_lua_filter(api: PublicApi, gateway: GatewaySettings | None = None) ->
     """``deploy/envoy/cinder_rest.lua`` with its generated tables and limits filled in."""
     limits = gateway or GatewaySettings()
     source = _replace_line(LUA_FILTER.read_text(), _TABLES_LINE, render_lua_tables(api))
+    source = _replace_line(source, _FAULTS_LINE, render_lua_faults())
     values = f"{int(limits.max_request_body_size)}, {int(GRPC_MAX_METADATA_BYTES)}"
     return _replace_line(
         source, _LIMITS_LINE, f"local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = {values}"
@@ -163,6 +166,10 @@ def render_envoy_config(
         descriptor_path=json.dumps(str(descriptor.resolve())),
         services=json.dumps(list(api.services)),
         routes=_routes(api),
+        unavailable_key=UNAVAILABLE.fault_key,
+        unavailable_message=json.dumps(UNAVAILABLE.message),
+        internal_key=INTERNAL.fault_key,
+        internal_message=json.dumps(INTERNAL.message),
         tracing=tracing,
         otlp_cluster=otlp_cluster,
     )

@@ -46,33 +46,10 @@ local BODY_TYPES = {
   ["application/vnd.openstack.volume+json"] = true,
 }
 
-local FAULT_KEYS = {
-  [400] = "badRequest",
-  [401] = "unauthorized",
-  [403] = "forbidden",
-  [404] = "itemNotFound",
-  [405] = "badMethod",
-  [409] = "conflictingRequest",
-  [413] = "overLimit",
-  [415] = "badMediaType",
-  [429] = "overLimit",
-  [501] = "notImplemented",
-  [503] = "serviceUnavailable",
-}
-
-local DEFAULT_MESSAGES = {
-  [400] = "The server could not comply with the request since it is either malformed or "
-    .. "otherwise incorrect.",
-  [401] = "The request you have made requires authentication.",
-  [404] = "The resource could not be found.",
-  [405] = "The method specified is not allowed for this resource.",
-  [413] = "Request is too large.",
-  [414] = "The request URI is too long.",
-  [415] = "Unsupported Content-Type",
-  [431] = "Request header fields are too large.",
-  [500] = "The server has either erred or is incapable of performing the requested operation.",
-  [503] = "The service is unavailable. Please try again later.",
-}
+-- FAULT_KEYS, DEFAULT_MESSAGES: Cinder's fault key and default message by HTTP status, for the
+-- errors Envoy makes itself. Rendered from cindermesh/gateway_faults.py, which replaces the
+-- next line.
+local FAULT_KEYS, DEFAULT_MESSAGES = {}, {} -- @generated-faults
 
 local DROPPED_HEADERS = {
   "grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-accept-encoding",

@@ -145,6 +145,8 @@ def test_renders_request_size_limits(tmp_path: Path) -> None:
     lua = _filters(config)[0]["typed_config"]["default_source_code"]["inline_string"]
     assert f"local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = 2048, {GRPC_MAX_METADATA_BYTES}" in lua
     assert "-- @generated-limits" not in lua
+    assert "-- @generated-faults" not in lua
+    assert '[404] = "itemNotFound"' in lua and '[415] = "Unsupported Content-Type"' in lua
 
 
 def test_defaults_are_cinders_and_within_grpc_limits() -> None:
