@@ -19,6 +19,7 @@ from cindermesh.db import volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumeStatus, utcnow
 from cindermesh.db.volumes import Expect
+from cindermesh.db.work import free_at
 from services.volume.domain import RetryState, backend_of
 from services.volume.errors import VolumeNotFound, VolumeStateChanged
 
@@ -87,11 +88,8 @@ async def take_over(db: Database, backend_host: str, worker: str, lease: float) 
 async def unclaimed(db: Database, backend_host: str) -> list[tuple[str, str]]:
     """(id, status) of this backend's volumes to create or delete that nobody holds: hand-offs
     whose RPC never arrived, and deletes whose manager was down."""
-    now = utcnow()
-    lapsed = col(Volume.lease_expires_at).is_not(None) & (col(Volume.lease_expires_at) < now)
-    free = col(Volume.worker).is_(None) | lapsed
     query = select(Volume.id, Volume.status).where(
-        on_backend(backend_host), col(Volume.status).in_(volumes.WORK_STATUSES), free
+        on_backend(backend_host), col(Volume.status).in_(volumes.WORK_STATUSES), free_at(utcnow())
     )
     async with db.read() as session:
         return [(volume_id, status) for volume_id, status in await session.exec(query)]
