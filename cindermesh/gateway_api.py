@@ -33,6 +33,7 @@ __all__ = [
     "PublicApi",
     "RestAnswer",
     "RestRoute",
+    "http_bindings",
     "lua_path_pattern",
     "read_public_api",
     "render_lua_tables",
@@ -72,7 +73,7 @@ class PublicApi:
     answers: tuple[RestAnswer, ...] = ()
 
 
-def _bindings(rule: http_pb2.HttpRule) -> Iterator[tuple[str, str]]:
+def http_bindings(rule: http_pb2.HttpRule) -> Iterator[tuple[str, str]]:
     """(METHOD, path template) of a rule and of its additional bindings."""
     for one in (rule, *rule.additional_bindings):
         kind = one.WhichOneof("pattern")
@@ -104,7 +105,7 @@ def read_public_api(descriptor: Path) -> PublicApi:
                     path = f"/{PUBLIC_PACKAGE}.{service.name}/{method.name}"
                     answers.append(RestAnswer(path, status, no_body))
                 rule = method.options.Extensions[annotations_pb2.http]
-                for verb, template in _bindings(rule):
+                for verb, template in http_bindings(rule):
                     methods.setdefault(template, set()).add(verb)
     if not services:
         raise ValueError(f"{descriptor} has no service in package {PUBLIC_PACKAGE}")

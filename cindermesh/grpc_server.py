@@ -31,12 +31,17 @@ _CHANNEL_OPTIONS = [
 
 
 def create_server(
-    register: Callable[[grpc.aio.Server], None], service_names: Sequence[str]
+    register: Callable[[grpc.aio.Server], None],
+    service_names: Sequence[str],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
+    options: Sequence[tuple[str, int]] = (),
 ) -> grpc.aio.Server:
-    """A server with tracing, the servicers ``register`` adds, health and reflection."""
+    """A server with tracing (then ``interceptors``), the servicers ``register`` adds, health
+    and reflection; ``options`` are gRPC channel arguments."""
     server = grpc.aio.server(
-        interceptors=[ServerTracingInterceptor()],
-        options=[("grpc.so_reuseport", 0)],  # a second server on the port fails to bind
+        interceptors=[ServerTracingInterceptor(), *interceptors],
+        # A second server on the port fails to bind.
+        options=[("grpc.so_reuseport", 0), *options],
     )
     register(server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]

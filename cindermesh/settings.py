@@ -64,11 +64,11 @@ class QuotaSettings:
 
 #: gRPC's default largest received message (4 MiB), which the api's server keeps.
 GRPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-#: gRPC's default metadata limit (``grpc.max_metadata_size``, counted as name + value + 32 per
-#: header), which the api's server keeps: below it a call is always accepted, above it
-#: refused at random (up to 16 KiB) or always. The gateway forwards only the headers the api
-#: reads and answers 431 (414 for a long path) for a request that would exceed it.
-GRPC_MAX_METADATA_BYTES = 8 * 1024
+#: The api server's metadata limit (``grpc.max_metadata_size``, counted as name + value + 32 per
+#: header): above every request head Envoy accepts (``MAX_REQUEST_HEADERS_KB_CAP``), twice over
+#: (the transcoder adds the path again as ``x-envoy-original-path``), with room for what Envoy
+#: adds; so a header Envoy accepts is never refused by gRPC, and Envoy's own 431 is the limit.
+GRPC_MAX_METADATA_BYTES = 2 * 256 * 1024 + 64 * 1024
 #: The largest ``max_request_body_size`` allowed. A JSON body grows at most 5.5 times when
 #: transcoded (``[0,0,...]`` in a ``google.protobuf.Value``: 2 bytes of JSON, 11 of
 #: protobuf), so a body up to this size, plus a path and query within the header limit,

@@ -1,119 +1,97 @@
-"""The api's gRPC edge: from call metadata to a RequestContext, and from results or domain
-errors to gRPC status (errors carry a typed ``CinderFault`` detail, see ``errors.py``).
+"""The api's gRPC edge: one decorator (:func:`rpc`) puts every public RPC through the same steps.
 
-Response metadata (sent as initial metadata, so Envoy turns it into HTTP headers):
-``x-openstack-request-id``, ``openstack-api-version``, ``vary``, and what the work adds (``etag``).
+1. A request the gateway could not make valid protobuf of (``request_decoding.Undecodable``:
+   a string that is not UTF-8) is refused with Cinder's error for where the bad text was.
+2. The caller from ``X-Auth-Token``, then the microversion from ``OpenStack-API-Version``, the URL's
+   project checked against the token's.
+3. The servicer method: its domain call and its view, given the request and a
+   :class:`RequestContext`; a client that hangs up does not cancel it (``run_to_completion``).
+4. Response metadata (Envoy turns it into HTTP headers): ``x-openstack-request-id``,
+   ``openstack-api-version``, ``vary`` and the RPC's declared ``headers`` (e.g. ``etag``).
+5. Any error becomes its gRPC status with the typed ``CinderFault`` detail (``errors.py``).
+
 The REST status of a success is declared in the contract (the ``rest_status`` and
-``rest_no_body`` method options), read by the gateway: the api sends no hints.
+``rest_no_body`` method options) and read by the gateway: the api sends no hints.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import grpc
 from sqlalchemy.exc import DBAPIError
 
-from cindermesh.errors import (
-    BackendUnavailable,
-    CindermeshError,
-    InvalidInput,
-    VersionNotSupported,
-)
+from cindermesh.errors import BackendUnavailable, CindermeshError, VersionNotSupported
 from cindermesh.settings import Settings
 from cindermesh.shielding import run_to_completion
 from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
 from services.api.auth import Caller, authenticate, check_url_project
 from services.api.clients import UNAVAILABLE_MESSAGE
 from services.api.errors import INTERNAL_MESSAGE, fault_status, map_error
-from services.api.microversion import parse_microversion
+from services.api.microversion import Microversion, parse_microversion
 from services.api.request_context import RequestContext
+from services.api.request_decoding import Undecodable
 
-__all__ = ["Edge", "rpc"]
+__all__ = ["Edge", "ResponseHeaders", "rpc"]
 
-T = TypeVar("T")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Context = grpc.aio.ServicerContext[Any, Any]
+#: The response headers an RPC declares, from its context and its answer.
+ResponseHeaders = Callable[[RequestContext, Any], Sequence[tuple[str, str]]]
 
 log = logging.getLogger(__name__)
 
 VERSION_HEADER = "openstack-api-version"
-#: The caller of an anonymous call (``Edge.handle(..., anonymous=True)``).
-ANONYMOUS = Caller(user_id="", project_id="", is_admin=False)
 BASE_URL_HEADER = "x-cindermesh-base-url"
+#: The caller of an anonymous RPC (version discovery).
+ANONYMOUS = Caller(user_id="", project_id="", is_admin=False)
 
 
 class Edge:
+    """What every RPC's edge needs from the configuration."""
+
     def __init__(self, settings: Settings) -> None:
         self._admin_users = settings.api.admin_users
         gateway = settings.gateway
         self._default_base_url = f"http://{gateway.host}:{gateway.port}"
 
-    async def handle(
-        self,
-        context: Context,
-        url_project_id: str,
-        work: Callable[[RequestContext], Awaitable[T]],
-        anonymous: bool = False,
-    ) -> T:
-        """``anonymous``: served without a token (version discovery); any token is ignored."""
-        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        version_echo: str | None = None
-        try:
-            caller = (
-                ANONYMOUS
-                if anonymous
-                else authenticate(metadata.get("x-auth-token"), self._admin_users)
-            )
-            requested = metadata.get(VERSION_HEADER)
-            try:
-                version = parse_microversion(requested)
-            except VersionNotSupported:
-                version_echo = (requested or "").partition(" ")[2].strip()
-                raise
-            version_echo = str(version)
-            check_url_project(caller, url_project_id)
-            ctx = RequestContext(
-                caller=caller,
-                version=version,
-                base_url=metadata.get(BASE_URL_HEADER, self._default_base_url),
-                project_in_url=bool(url_project_id),
-                original_path=metadata.get("x-envoy-original-path", ""),
-                if_match=metadata.get("if-match"),
-            )
-            # A client that hangs up stops waiting; the work (and its transaction) ends anyway.
-            result = await run_to_completion(work(ctx))
-        except CindermeshError as error:
-            await _abort(context, error, error.message, version_echo)
-        except DBAPIError as error:
-            # The database is unreachable or locked past the busy timeout: Cinder's 503.
-            log.warning("database unavailable: %s", error.orig)
-            unavailable = BackendUnavailable(UNAVAILABLE_MESSAGE)
-            await _abort(context, unavailable, unavailable.message, version_echo)
-        except Exception as error:
-            log.exception("unexpected error")
-            await _abort(context, error, INTERNAL_MESSAGE, version_echo)
-        await context.send_initial_metadata(_common_headers(version_echo) + ctx.response_headers)
-        return result
+    def caller(self, metadata: dict[str, str], anonymous: bool) -> Caller:
+        """The token's caller; anonymous RPCs ignore any token."""
+        if anonymous:
+            return ANONYMOUS
+        return authenticate(metadata.get("x-auth-token"), self._admin_users)
+
+    def request_context(
+        self, metadata: dict[str, str], caller: Caller, version: Microversion, url_project: str
+    ) -> RequestContext:
+        check_url_project(caller, url_project)
+        return RequestContext(
+            caller=caller,
+            version=version,
+            base_url=metadata.get(BASE_URL_HEADER, self._default_base_url),
+            project_in_url=bool(url_project),
+            original_path=metadata.get("x-envoy-original-path", ""),
+            if_match=metadata.get("if-match"),
+        )
 
 
 def rpc(
     *,
     anonymous: bool = False,
     project_field: str = "project_id",
+    headers: ResponseHeaders | None = None,
 ) -> Callable[
     [Callable[[Any, Req, RequestContext], Awaitable[Resp]]],
     Callable[[Any, Req, Context], Awaitable[Resp]],
 ]:
-    """One way to write an RPC: the servicer method (of a servicer with an ``_edge``) takes the
-    request and the RequestContext and returns its view; the edge authenticates, reads the
-    microversion, checks the URL's project (the request's ``project_field``; none when
-    ``anonymous``: served without a token), sends the response headers and maps every error to
-    its gRPC status with the typed fault. (The REST status is the RPC's ``rest_status`` option.)"""
+    """One way to write an RPC. The servicer method (of a servicer with an ``_edge``) takes the
+    request and the RequestContext and returns its view. ``project_field``: the request field
+    holding the URL's project (none when ``anonymous``: served without a token); ``headers``:
+    the response headers the RPC adds, from its context and answer."""
 
     def wrap(
         method: Callable[[Any, Req, RequestContext], Awaitable[Resp]],
@@ -121,12 +99,36 @@ def rpc(
         @functools.wraps(method)
         async def handler(servicer: Any, request: Req, context: Context) -> Resp:
             edge: Edge = servicer._edge
-            return await edge.handle(
-                context,
-                "" if anonymous else str(getattr(request, project_field)),
-                functools.partial(method, servicer, request),
-                anonymous=anonymous,
-            )
+            metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            echo: str | None = None
+            try:
+                if isinstance(request, Undecodable):
+                    raise request.error()
+                caller = edge.caller(metadata, anonymous)
+                requested = metadata.get(VERSION_HEADER)
+                try:
+                    version = parse_microversion(requested)
+                except VersionNotSupported:
+                    echo = (requested or "").partition(" ")[2].strip()
+                    raise
+                echo = str(version)
+                url_project = "" if anonymous else str(getattr(request, project_field))
+                ctx = edge.request_context(metadata, caller, version, url_project)
+                # A client that hangs up stops waiting; the work (and its transaction) ends.
+                result = await run_to_completion(method(servicer, request, ctx))
+                added = tuple(headers(ctx, result)) if headers is not None else ()
+            except CindermeshError as error:
+                await _abort(context, error, error.message, echo)
+            except DBAPIError as error:
+                # The database is unreachable or locked past the busy timeout: Cinder's 503.
+                log.warning("database unavailable: %s", error.orig)
+                unavailable = BackendUnavailable(UNAVAILABLE_MESSAGE)
+                await _abort(context, unavailable, unavailable.message, echo)
+            except Exception as error:
+                log.exception("unexpected error")
+                await _abort(context, error, INTERNAL_MESSAGE, echo)
+            await context.send_initial_metadata((*_common_headers(echo), *added))
+            return result
 
         return handler
 
@@ -134,6 +136,7 @@ def rpc(
 
 
 def _common_headers(version: str | None) -> list[tuple[str, str]]:
+    """The request id, and the microversion echo (none for a malformed version, as Cinder)."""
     headers = [(REQUEST_ID_HEADER, current_request_id())]
     if version is not None:
         headers += [(VERSION_HEADER, f"volume {version}"), ("vary", "OpenStack-API-Version")]
@@ -141,9 +144,6 @@ def _common_headers(version: str | None) -> list[tuple[str, str]]:
 
 
 async def _abort(context: Context, error: Exception, message: str, version: str | None) -> NoReturn:
-    mapping = map_error(error)
-    if isinstance(error, InvalidInput) and version is None:
-        version = None  # a malformed version string: Cinder sends no version header
     await context.send_initial_metadata(_common_headers(version))
-    status = fault_status(mapping, message)
+    status = fault_status(map_error(error), message)
     await context.abort(status.code, status.details, status.trailing_metadata)

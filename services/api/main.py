@@ -8,7 +8,7 @@ import grpc
 
 from cindermesh.db.engine import open_database
 from cindermesh.grpc_server import create_server, serve_until_signal
-from cindermesh.settings import Settings, load_settings
+from cindermesh.settings import GRPC_MAX_METADATA_BYTES, Settings, load_settings
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.api.v1 import (
@@ -30,6 +30,7 @@ from services.api.info import InfoOperations
 from services.api.info_servicer import InfoServicer
 from services.api.quota_servicer import QuotaServicer
 from services.api.quota_sets import QuotaSets
+from services.api.request_decoding import RequestDecodingInterceptor
 from services.api.servicer import VolumeServicer
 from services.api.types_servicer import TypeServicer
 from services.api.version_servicer import VersionServicer
@@ -78,7 +79,15 @@ async def serve(settings: Settings) -> None:
         type_service_pb2.DESCRIPTOR.services_by_name["TypeService"].full_name,
         info_service_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
     ]
-    server = create_server(register, service_names)
+    server = create_server(
+        register,
+        service_names,
+        interceptors=[RequestDecodingInterceptor()],
+        options=[
+            ("grpc.max_metadata_size", GRPC_MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", GRPC_MAX_METADATA_BYTES),
+        ],
+    )
 
     async def on_stop() -> None:
         await scheduler.close()

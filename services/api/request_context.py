@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from services.api.auth import Caller
 from services.api.microversion import Microversion
@@ -22,8 +22,6 @@ class RequestContext:
     original_path: str = ""
     #: The ``If-Match`` request header, if any.
     if_match: str | None = None
-    #: Extra response headers the work adds (e.g. ``etag``); sent by the edge.
-    response_headers: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def project_id(self) -> str:

@@ -11,7 +11,13 @@ from services.api.edge import Edge, rpc
 from services.api.request_context import RequestContext
 from services.api.views import volume_summary, volume_view
 from services.api.volume_list import ListPage, next_link, parse_list_query
-from services.api.volume_updates import VolumeUpdates, parse_meta, parse_metadata, parse_update
+from services.api.volume_updates import (
+    VolumeUpdates,
+    metadata_etag_header,
+    parse_meta,
+    parse_metadata,
+    parse_update,
+)
 from services.api.volumes import VolumeOperations
 
 __all__ = ["VolumeServicer"]
@@ -74,7 +80,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         record = await self._updates.update(ctx, request.volume_id, change)
         return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
 
-    @rpc()
+    @rpc(headers=metadata_etag_header)
     async def GetVolumeMetadata(
         self, request: api_pb2.VolumeMetadataRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataResponse:

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumeMetadata, utcnow
 from cindermesh.errors import InvalidInput, NotFound, PreconditionFailed
+from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from services.api.json_values import JsonValue, invalid_field, not_of_type, to_python
 from services.api.lookups import find_volume, records_for
 from services.api.request_context import RequestContext
@@ -34,6 +35,7 @@ __all__ = [
     "VolumeChange",
     "VolumeUpdates",
     "metadata_etag",
+    "metadata_etag_header",
     "parse_meta",
     "parse_metadata",
     "parse_update",
@@ -149,6 +151,15 @@ def metadata_etag(metadata: dict[str, str]) -> str:
     return hashlib.md5(document, usedforsecurity=False).hexdigest()
 
 
+def metadata_etag_header(
+    ctx: RequestContext, response: api_pb2.VolumeMetadataResponse
+) -> tuple[tuple[str, str], ...]:
+    """From 3.15 the metadata's ``ETag`` (for a later ``If-Match``)."""
+    if not ctx.version.at_least(15):
+        return ()
+    return (("etag", metadata_etag(dict(response.metadata))),)
+
+
 class VolumeUpdates:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -169,11 +180,7 @@ class VolumeUpdates:
             return (await records_for(session, [volume]))[0]
 
     async def get_metadata(self, ctx: RequestContext, volume_id: str) -> dict[str, str]:
-        """The metadata; from 3.15 with its ``ETag`` (for a later ``If-Match``)."""
-        metadata = await self._read_metadata(ctx, volume_id)
-        if ctx.version.at_least(15):
-            ctx.response_headers.append(("etag", metadata_etag(metadata)))
-        return metadata
+        return await self._read_metadata(ctx, volume_id)
 
     async def set_metadata(
         self, ctx: RequestContext, volume_id: str, metadata: dict[str, str], replace: bool

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -14,12 +15,28 @@ from sqlalchemy.exc import OperationalError
 
 from cindermesh.settings import Settings
 from cindermesh_pb.api.v1 import fault_pb2
-from services.api.edge import Edge
+from services.api.edge import Edge, rpc
 from services.api.request_context import RequestContext
 
 
 class Aborted(Exception):
     pass
+
+
+class Request:
+    project_id = "p1"
+
+
+class Servicer:
+    """One RPC whose work is ``work``."""
+
+    def __init__(self, work: Callable[[RequestContext], Awaitable[Any]]) -> None:
+        self._edge = Edge(Settings())
+        self._work = work
+
+    @rpc()
+    async def Call(self, request: Request, ctx: RequestContext) -> Any:
+        return await self._work(ctx)
 
 
 class FakeContext:
@@ -51,7 +68,7 @@ async def test_a_locked_database_answers_503() -> None:
 
     context = FakeContext()
     with pytest.raises(Aborted):
-        await Edge(Settings()).handle(context, "p1", work)  # type: ignore[arg-type]
+        await Servicer(work).Call(Request(), context)  # type: ignore[arg-type]
     assert context.code == grpc.StatusCode.UNAVAILABLE
     assert context.details == (
         "The server is currently unavailable. Please try again at a later time."
@@ -72,7 +89,9 @@ async def test_work_goes_on_when_the_caller_is_cancelled() -> None:
         await release.wait()
         finished.set()
 
-    handler = asyncio.create_task(Edge(Settings()).handle(FakeContext(), "p1", work))  # type: ignore[arg-type]
+    handler: asyncio.Task[Any] = asyncio.create_task(
+        Servicer(work).Call(Request(), FakeContext())  # type: ignore[arg-type]
+    )
     await started.wait()
     handler.cancel()
     with pytest.raises(asyncio.CancelledError):
