@@ -43,7 +43,7 @@ from services.api.lookups import (
     type_extra_specs,
 )
 from services.api.request_context import RequestContext
-from services.api.validation import DEFAULT_400_MESSAGE, VolumeCreateInput, validate_create
+from services.api.validation import VolumeCreateInput, validate_create
 from services.api.views import VolumeRecord
 
 __all__ = ["FLOW", "CreateVolumeFlow", "CreateVolumeState"]
@@ -52,6 +52,11 @@ FLOW = "api.create_volume"
 
 log = logging.getLogger(__name__)
 
+#: webob's text of a bare 400: Cinder's answer to a create without a size (and no source).
+DEFAULT_400_MESSAGE = (
+    "The server could not comply with the request since it is either malformed or otherwise "
+    "incorrect."
+)
 MULTIATTACH_REMOVED = (
     "multiattach parameter has been removed. The default behavior is to use multiattach "
     "enabled volume types. Contact your administrator to create a multiattach enabled volume "

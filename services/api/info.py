@@ -14,7 +14,6 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from google.protobuf import struct_pb2
 from sqlmodel import select
 
 from cindermesh.db.engine import Database
@@ -24,9 +23,10 @@ from cindermesh.settings import Settings
 from cindermesh_pb.api.v1 import info_service_pb2 as info_pb2
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.clients import SchedulerClient
-from services.api.params import parse_bool_param, policy_forbidden
+from services.api.policy import require_admin
 from services.api.request_context import RequestContext
-from services.api.views import format_time
+from services.api.schema import parse_bool_param
+from services.api.view_values import NULL, format_time, text_or_null
 
 __all__ = [
     "SCHEDULER_BINARY",
@@ -44,7 +44,6 @@ __all__ = [
 SERVICE_DOWN_TIME = 60.0
 SCHEDULER_BINARY = "cinder-scheduler"
 VOLUME_BINARY = "cinder-volume"
-_NULL = struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
 
 
 @dataclass(frozen=True)
@@ -78,10 +77,6 @@ def zone_states(
     return sorted(available.items())
 
 
-def _text(value: str | None) -> struct_pb2.Value:
-    return _NULL if value is None else struct_pb2.Value(string_value=value)
-
-
 def service_view(ctx: RequestContext, entry: ServiceEntry) -> info_pb2.ServiceStatus:
     view = info_pb2.ServiceStatus(
         binary=entry.binary,
@@ -89,17 +84,17 @@ def service_view(ctx: RequestContext, entry: ServiceEntry) -> info_pb2.ServiceSt
         zone=entry.zone,
         status="enabled",
         state="up" if entry.up else "down",
-        updated_at=_text(format_time(entry.updated_at) if entry.updated_at else None),
-        disabled_reason=_NULL,
+        updated_at=text_or_null(format_time(entry.updated_at) if entry.updated_at else None),
+        disabled_reason=NULL,
     )
     if entry.binary == VOLUME_BINARY:
-        view.replication_status.CopyFrom(_text("disabled"))
-        view.active_backend_id.CopyFrom(_NULL)
+        view.replication_status.CopyFrom(text_or_null("disabled"))
+        view.active_backend_id.CopyFrom(NULL)
         view.frozen = False
         if ctx.version.at_least(49):
-            view.backend_state.CopyFrom(_text(entry.backend_state))
+            view.backend_state.CopyFrom(text_or_null(entry.backend_state))
     if ctx.version.at_least(7):
-        view.cluster.CopyFrom(_NULL)
+        view.cluster.CopyFrom(NULL)
     return view
 
 
@@ -137,8 +132,7 @@ class InfoOperations:
     async def services(
         self, ctx: RequestContext, host: str | None, binary: str | None
     ) -> list[ServiceEntry]:
-        if not ctx.caller.is_admin:
-            raise policy_forbidden("volume_extension:services:index")
+        require_admin(ctx, "volume_extension:services:index")
         now = self._clock()
         try:
             pools: list[scheduler_pb2.PoolInfo] | None = await self._scheduler.get_pools()
@@ -176,8 +170,7 @@ class InfoOperations:
         self, ctx: RequestContext, detail: str, name: str | None
     ) -> list[scheduler_pb2.PoolInfo]:
         """The scheduler's pools; their capabilities only when ``detail`` is true."""
-        if not ctx.caller.is_admin:
-            raise policy_forbidden("scheduler_extension:scheduler_stats:get_pools")
+        require_admin(ctx, "scheduler_extension:scheduler_stats:get_pools")
         with_capabilities = parse_bool_param("detail", detail)
         pools = await self._scheduler.get_pools()
         if name is not None and ctx.version.at_least(28):

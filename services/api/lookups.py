@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from sqlmodel import col, select
@@ -19,6 +18,7 @@ from cindermesh.db.models import (
 from cindermesh.errors import NotFound
 from cindermesh.settings import Settings
 from services.api.request_context import RequestContext
+from services.api.schema import UUID_LIKE
 from services.api.views import VolumeRecord
 
 __all__ = [
@@ -28,8 +28,6 @@ __all__ = [
     "records_for",
     "type_extra_specs",
 ]
-
-_UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
 
 async def find_volume(session: AsyncSession, ctx: RequestContext, volume_id: str) -> Volume:
@@ -53,7 +51,7 @@ async def find_volume_type(
     if name_or_id is None:
         query = select(VolumeType).where(VolumeType.name == DEFAULT_VOLUME_TYPE)
         message = "Default volume type can not be found."
-    elif _UUID_LIKE.match(name_or_id):
+    elif UUID_LIKE.match(name_or_id):
         query = select(VolumeType).where(VolumeType.id == name_or_id)
         message = f"Volume type {name_or_id} could not be found."
     else:

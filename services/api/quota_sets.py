@@ -22,9 +22,18 @@ from cindermesh.db.engine import Database
 from cindermesh.db.models import Quota, QuotaUsage, VolumeType
 from cindermesh.errors import Forbidden, InvalidInput
 from cindermesh.settings import QuotaSettings
-from services.api import params
-from services.api.json_values import JsonValue, invalid_field, not_of_type
+from services.api import policy
 from services.api.request_context import RequestContext
+from services.api.schema import (
+    JsonValue,
+    check_non_empty,
+    check_present,
+    check_string_length,
+    invalid_input,
+    require_object,
+    strict_bool,
+    validate_integer,
+)
 
 __all__ = [
     "AbsoluteLimits",
@@ -89,7 +98,7 @@ class ShownQuotaSet:
 
 
 def policy_message(rule: str) -> str:
-    return params.policy_message(f"volume_extension:quotas:{rule}")
+    return policy.policy_message(f"volume_extension:quotas:{rule}")
 
 
 def resource_names(type_names: Iterable[str]) -> list[str]:
@@ -103,33 +112,16 @@ def resource_names(type_names: Iterable[str]) -> list[str]:
 def parse_usage_flag(value: str | None) -> bool:
     """``?usage=``: absent is False; else a strict boolean string, unstripped (Cinder's
     ``get_bool_param``)."""
-    return value is not None and params.strict_bool("usage", value)
-
-
-def _integer(key: str, value: JsonValue) -> int:
-    """oslo's ``validate_integer(value, key, -1, DB_MAX_INT)``: ``int(str(value))``."""
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise InvalidInput(f"{key} must be an integer") from None
-    if number < -1:
-        raise InvalidInput(f"{key} must be >= -1")
-    if number > MAX_LIMIT:
-        raise InvalidInput(f"{key} must be <= {MAX_LIMIT}")
-    return number
+    return value is not None and strict_bool("usage", value)
 
 
 def validate_update(quota_set: JsonValue, present: bool, known: Sequence[str]) -> dict[str, int]:
     """Cinder's update schema: ``quota_set`` required, an object with at least one key; its
     format check collects unknown keys (reported after the values of the known ones are
     checked) and ignores ``id`` and ``tenant_id``. Returns the limits to set, in body order."""
-    if present:
-        if not isinstance(quota_set, dict):
-            raise invalid_field("quota_set", quota_set, not_of_type(quota_set, ("object",)))
-        if not quota_set:
-            raise invalid_field("quota_set", quota_set, "{} should be non-empty")
-    else:
-        raise InvalidInput("'quota_set' is a required property")
+    check_present(present, "quota_set")
+    quota_set = require_object("quota_set", quota_set)
+    check_non_empty("quota_set", quota_set)
     bad_keys: list[str] = []
     limits: dict[str, int] = {}
     for key, value in quota_set.items():
@@ -138,11 +130,10 @@ def validate_update(quota_set: JsonValue, present: bool, known: Sequence[str]) -
         if key not in known:
             bad_keys.append(key)
             continue
-        limits[key] = _integer(key, value)
+        # oslo's validate_integer(value, key, -1, DB_MAX_INT)
+        limits[key] = validate_integer(key, value, -1, MAX_LIMIT)
     if bad_keys:
-        raise InvalidInput(
-            f"Invalid input received: Bad key(s) in quota set: {', '.join(bad_keys)}"
-        )
+        raise invalid_input(f"Bad key(s) in quota set: {', '.join(bad_keys)}")
     return limits
 
 
@@ -189,11 +180,7 @@ class QuotaSets:
             names = resource_names(await _type_names(session))
             limits = validate_update(quota_set, present, names)
             _authorize(ctx, target, "update")
-            if len(target) > MAX_PROJECT_ID_LENGTH:
-                raise InvalidInput(
-                    f"Invalid input received: quota_set_name has {len(target)} characters, "
-                    f"more than {MAX_PROJECT_ID_LENGTH}."
-                )
+            check_string_length("quota_set_name", target, MAX_PROJECT_ID_LENGTH)
             check_not_below_usage(limits, await _usages(session, target))
             for key, limit in limits.items():
                 row = await session.get(Quota, (target, key))

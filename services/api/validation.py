@@ -1,72 +1,48 @@
 """Validation of a create body: Cinder's create-volume JSON schema and its controller checks
-that need no database (the first half of the seed's ExtractVolumeRequestTask).
+that need no database (the first half of the seed's ExtractVolumeRequestTask), and the name
+and description rules the update shares.
 
 Checks run in the order of Cinder's schema properties, so the first error reported is the one
-Cinder reports, with Cinder's message.
-
-Text that Cinder stores as sent we refuse when it holds control characters (NUL, C0, DEL, C1):
-names and metadata values (``NO_CONTROL_PATTERN``), descriptions (``DESCRIPTION_PATTERN``,
-which keeps tabs and line breaks); metadata keys must match Cinder's key regex as a whole (its
-``$`` also let a trailing line break through). The message is jsonschema's for a ``pattern``.
-Messages that show a huge value are shortened (``services.api.errors.shorten``).
+Cinder reports, with Cinder's message; the rules themselves are ``services.api.schema``'s.
+Names and metadata values refuse control characters (``NO_CONTROL_PATTERN``), descriptions
+keep tabs and line breaks (``DESCRIPTION_PATTERN``).
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
 
-from cindermesh.errors import InvalidInput
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.errors import MAX_MESSAGE_CHARS, shorten
-from services.api.json_values import (
-    JsonValue,
-    invalid_field,
-    not_of_type,
-    to_python,
-    type_name_matches,
-)
 from services.api.microversion import Microversion
+from services.api.schema import (
+    DESCRIPTION_PATTERN,
+    NO_CONTROL_PATTERN,
+    UUID_LIKE,
+    JsonValue,
+    bounded_messages,
+    check_optional_boolean,
+    check_pattern,
+    check_string,
+    check_string_length,
+    check_string_map,
+    check_type,
+    invalid_field,
+    not_valid_under_any,
+    to_python,
+)
 
 __all__ = [
-    "DEFAULT_400_MESSAGE",
-    "DESCRIPTION_PATTERN",
-    "METADATA_KEY_PATTERN",
-    "NO_CONTROL_PATTERN",
+    "MAX_SIZE_GB",
     "VolumeCreateInput",
-    "bounded_messages",
     "check_description",
-    "check_metadata",
     "check_name",
-    "check_pattern",
-    "matches",
     "validate_create",
 ]
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-DEFAULT_400_MESSAGE = (
-    "The server could not comply with the request since it is either malformed or otherwise "
-    "incorrect."
-)
 MAX_SIZE_GB = 2147483647
-MAX_NAME_LENGTH = 255
 _DIGITS = re.compile(r"^[0-9]+$")
-METADATA_KEY_PATTERN = "^[a-zA-Z0-9-_:. /]{1,255}$"
-#: No control character at all: names, metadata and extra-spec values.
-NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
-#: No control character but tab, line feed and carriage return: volume descriptions.
-DESCRIPTION_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
-_BOOLEAN_STRINGS = {
-    "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t",
-    "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no", "n", "f",
-}  # fmt: skip
-_TRUE_STRINGS = {"True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t"}
 
 
 @dataclass(frozen=True)
@@ -88,62 +64,16 @@ class VolumeCreateInput:
     multiattach: bool = False
 
 
-@functools.cache
-def _whole(pattern: str) -> re.Pattern[str]:
-    """A ``^...$`` pattern matched against the whole text (``$`` alone allows a final "\\n")."""
-    return re.compile(pattern.removeprefix("^").removesuffix("$"))
-
-
-def matches(pattern: str, text: str) -> bool:
-    return _whole(pattern).fullmatch(text) is not None
-
-
-def check_pattern(name: str, value: JsonValue, pattern: str) -> None:
-    """jsonschema's ``pattern`` keyword (strings only), with its message."""
-    if isinstance(value, str) and not matches(pattern, value):
-        raise invalid_field(name, value, f"{value!r} does not match {pattern!r}")
-
-
-def bounded_messages(check: Callable[P, T]) -> Callable[P, T]:
-    """Shortens the message of an InvalidInput ``check`` raises (it may show a huge value)."""
-
-    @functools.wraps(check)
-    def bounded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return check(*args, **kwargs)
-        except InvalidInput as error:
-            if len(error.message) > MAX_MESSAGE_CHARS:
-                error.message = shorten(error.message)
-                error.args = (error.message,)
-            raise
-
-    return bounded
-
-
-def _types(name: str, value: JsonValue, types: tuple[str, ...]) -> None:
-    if not type_name_matches(value, types):
-        raise invalid_field(name, value, not_of_type(value, types))
-
-
-def _max_length(name: str, value: JsonValue, limit: int = MAX_NAME_LENGTH) -> None:
-    if isinstance(value, str) and len(value) > limit:
-        raise invalid_field(name, value, f"{value!r} is too long")
-
-
 def _text_with_length_format(label: str, pattern: str) -> Callable[[str, JsonValue], str | None]:
     """name/description: string or null; too long after stripping -> InvalidInput; then no
     control characters in what is kept (``pattern``)."""
 
     def check(name: str, value: JsonValue) -> str | None:
-        _types(name, value, ("string", "null"))
+        check_type(name, value, ("string", "null"))
         if not isinstance(value, str):
             return None
         stripped = value.strip()
-        if len(stripped) > MAX_NAME_LENGTH:
-            raise InvalidInput(
-                f"Invalid input received: {label} has {len(stripped)} characters, "
-                f"more than {MAX_NAME_LENGTH}."
-            )
+        check_string_length(label, stripped)
         check_pattern(name, stripped, pattern)
         return stripped
 
@@ -155,55 +85,19 @@ check_description = _text_with_length_format("description", DESCRIPTION_PATTERN)
 
 
 def _optional_string(name: str, value: JsonValue, min_length: int = 0) -> str | None:
-    _types(name, value, ("string", "null"))
-    if isinstance(value, str) and len(value) < min_length:
-        raise invalid_field(name, value, f"{value!r} should be non-empty")
-    _max_length(name, value)
-    return value if isinstance(value, str) else None
+    return check_string(name, value, nullable=True, min_length=min_length)
 
 
 def _optional_uuid(name: str, value: JsonValue) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or _UUID.match(value) is None:
-        raise invalid_field(name, value, f"{value!r} is not valid under any of the given schemas")
+    if not isinstance(value, str) or UUID_LIKE.match(value) is None:
+        raise invalid_field(name, value, not_valid_under_any(value))
     return value
 
 
-def _optional_boolean(name: str, value: JsonValue) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value in _BOOLEAN_STRINGS:
-        return value in _TRUE_STRINGS
-    raise invalid_field(name, value, f"{value!r} is not valid under any of the given schemas")
-
-
-def check_metadata(name: str, value: JsonValue, allow_null: bool) -> dict[str, str]:
-    """Cinder's ``metadata_allows_null`` / ``extra_specs`` schema; values without control
-    characters."""
-    types = ("object", "null") if allow_null else ("object",)
-    _types(name, value, types)
-    if not isinstance(value, dict):
-        return {}
-    for key, item in value.items():
-        if matches(METADATA_KEY_PATTERN, key):
-            _types(key, item, ("string",))
-            _max_length(key, item)
-            check_pattern(key, item, NO_CONTROL_PATTERN)
-    bad = sorted(k for k in value if not matches(METADATA_KEY_PATTERN, k))
-    if bad:
-        listed = ", ".join(repr(k) for k in bad)
-        verb = "does" if len(bad) == 1 else "do"
-        raise invalid_field(
-            name, value, f"{listed} {verb} not match any of the regexes: {METADATA_KEY_PATTERN!r}"
-        )
-    return {k: str(v) for k, v in value.items()}
-
-
 def _size(value: JsonValue) -> int | None:
-    _types("size", value, ("integer", "string", "null"))
+    check_type("size", value, ("integer", "string", "null"))
     if value is None:
         return None
     if isinstance(value, str) and _DIGITS.match(value) is None:
@@ -229,13 +123,13 @@ def validate_create(body: api_pb2.VolumeCreate, version: Microversion) -> Volume
     description = check_description("description", get("description"))
     display_description = check_description("display_description", get("display_description"))
     volume_type = _optional_string("volume_type", get("volume_type"))
-    metadata = check_metadata("metadata", get("metadata"), allow_null=True)
+    metadata = check_string_map("metadata", get("metadata"), nullable=True)
     snapshot_id = _optional_uuid("snapshot_id", get("snapshot_id"))
     source_volid = _optional_uuid("source_volid", get("source_volid"))
     consistencygroup_id = _optional_uuid("consistencygroup_id", get("consistencygroup_id"))
     size = _size(get("size"))
     availability_zone = _optional_string("availability_zone", get("availability_zone"), 1)
-    multiattach = _optional_boolean("multiattach", get("multiattach"))
+    multiattach = check_optional_boolean("multiattach", get("multiattach"))
     image_id = _optional_string("image_id", get("image_id"))
     image_ref = _optional_string("imageRef", get("imageRef"))
     group_id = _optional_string("group_id", get("group_id")) if version.at_least(13) else None

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-
-from google.protobuf import struct_pb2
 
 from cindermesh.db.models import Volume
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from services.api.request_context import RequestContext
+from services.api.view_values import NULL, format_time, text_or_null
 
-__all__ = ["VolumeRecord", "format_time", "volume_links", "volume_summary", "volume_view"]
-
-_NULL = struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+__all__ = ["VolumeRecord", "volume_links", "volume_summary", "volume_view"]
 
 
 @dataclass(frozen=True)
@@ -23,14 +19,6 @@ class VolumeRecord:
     volume: Volume
     metadata: dict[str, str]
     type_name: str
-
-
-def format_time(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-def _text(value: str | None) -> struct_pb2.Value:
-    return _NULL if value is None else struct_pb2.Value(string_value=value)
 
 
 def volume_links(ctx: RequestContext, project_id: str, volume_id: str) -> list[api_pb2.Link]:
@@ -44,7 +32,7 @@ def volume_links(ctx: RequestContext, project_id: str, volume_id: str) -> list[a
 def volume_summary(ctx: RequestContext, volume: Volume) -> api_pb2.VolumeSummary:
     return api_pb2.VolumeSummary(
         id=volume.id,
-        name=_text(volume.name),
+        name=text_or_null(volume.name),
         links=volume_links(ctx, volume.project_id, volume.id),
     )
 
@@ -55,45 +43,45 @@ def volume_view(ctx: RequestContext, record: VolumeRecord, extended: bool) -> ap
     admin = ctx.caller.is_admin
     view = api_pb2.Volume(
         id=volume.id,
-        name=_text(volume.name),
-        description=_text(volume.description),
+        name=text_or_null(volume.name),
+        description=text_or_null(volume.description),
         status=volume.status,
         size=volume.size,
         availability_zone=volume.availability_zone,
         created_at=format_time(volume.created_at),
-        updated_at=_text(format_time(volume.updated_at) if volume.updated_at else None),
+        updated_at=text_or_null(format_time(volume.updated_at) if volume.updated_at else None),
         volume_type=record.type_name,
-        snapshot_id=_NULL,
-        source_volid=_NULL,
+        snapshot_id=NULL,
+        source_volid=NULL,
         metadata=record.metadata,
         links=volume_links(ctx, volume.project_id, volume.id),
         user_id=volume.user_id,
         bootable="true" if volume.bootable else "false",
         encrypted=False,
-        replication_status=_NULL,
-        consistencygroup_id=_NULL,
+        replication_status=NULL,
+        consistencygroup_id=NULL,
         multiattach=volume.multiattach,
     )
     if admin:
-        view.migration_status.CopyFrom(_NULL)
+        view.migration_status.CopyFrom(NULL)
     if ctx.version.at_least(13):
-        view.group_id.CopyFrom(_NULL)
+        view.group_id.CopyFrom(NULL)
     if ctx.version.at_least(21) and admin:
-        view.provider_id.CopyFrom(_NULL)
+        view.provider_id.CopyFrom(NULL)
     if ctx.version.at_least(48):
-        view.service_uuid.CopyFrom(_text(volume.service_uuid))
+        view.service_uuid.CopyFrom(text_or_null(volume.service_uuid))
         # Cinder's column defaults to true until a backend sets it; ours never share targets.
         view.shared_targets = volume.service_uuid is None
     if ctx.version.at_least(61) and admin:
-        view.cluster_name.CopyFrom(_NULL)
+        view.cluster_name.CopyFrom(NULL)
     if ctx.version.at_least(63):
         view.volume_type_id = volume.volume_type_id
     if ctx.version.at_least(65):
         view.consumes_quota = True
     if extended:
-        view.os_vol_tenant_attr_tenant_id.CopyFrom(_text(volume.project_id))
+        view.os_vol_tenant_attr_tenant_id.CopyFrom(text_or_null(volume.project_id))
         if admin:
-            view.os_vol_host_attr_host.CopyFrom(_text(volume.host))
-            view.os_vol_mig_status_attr_migstat.CopyFrom(_NULL)
-            view.os_vol_mig_status_attr_name_id.CopyFrom(_NULL)
+            view.os_vol_host_attr_host.CopyFrom(text_or_null(volume.host))
+            view.os_vol_mig_status_attr_migstat.CopyFrom(NULL)
+            view.os_vol_mig_status_attr_name_id.CopyFrom(NULL)
     return view

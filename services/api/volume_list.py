@@ -17,8 +17,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 from cindermesh.db.models import Volume, VolumeMetadata
 from cindermesh.errors import InvalidInput, NotFound
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.params import is_true
 from services.api.request_context import RequestContext
+from services.api.schema import invalid_input, is_true, validate_integer
 
 __all__ = ["ListPage", "ListQuery", "list_page", "next_link", "parse_list_query"]
 
@@ -61,14 +61,15 @@ class ListPage:
     limit: int
 
 
-def _int_param(name: str, value: str, minimum: int, message_min: str) -> int:
+def _limit(value: str) -> int:
+    """Cinder's ``_get_limit_param``."""
     try:
-        number = int(value)
+        limit = int(value)
     except ValueError:
-        raise InvalidInput(f"{name} param must be an integer") from None
-    if number < minimum:
-        raise InvalidInput(message_min)
-    return number
+        raise InvalidInput("limit param must be an integer") from None
+    if limit < 0:
+        raise InvalidInput("limit param must be positive")
+    return limit
 
 
 def _parse_sort(request: api_pb2.ListVolumesRequest) -> tuple[tuple[str, str], ...]:
@@ -90,21 +91,17 @@ def _parse_sort(request: api_pb2.ListVolumesRequest) -> tuple[tuple[str, str], .
         if request.HasField("sort_dir"):
             dirs = [d.strip() for d in request.sort_dir.split(",")]
         if len(dirs) > max(len(keys), 1):
-            raise InvalidInput(
-                "Invalid input received: Sort direction array size exceeds sort key array size."
-            )
+            raise invalid_input("Sort direction array size exceeds sort key array size.")
         dirs += ["desc"] * (len(keys) - len(dirs))
         if not keys:
             keys = ["created_at"]
             dirs = dirs or ["desc"]
     for key in keys:
         if key not in _SORT_COLUMNS:
-            raise InvalidInput("Invalid input received: Invalid sort key")
+            raise invalid_input("Invalid sort key")
     for direction in dirs:
         if direction not in ("asc", "desc"):
-            raise InvalidInput(
-                "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'."
-            )
+            raise invalid_input("Unknown sort direction, must be 'desc' or 'asc'.")
     keys = ["name" if k == "display_name" else k for k in keys]
     pairs = list(zip(keys, dirs, strict=True))
     for tail in ("created_at", "id"):
@@ -130,15 +127,8 @@ def _parse_metadata(value: str) -> dict[str, str] | None:
 def parse_list_query(ctx: RequestContext, request: api_pb2.ListVolumesRequest) -> ListQuery:
     limit = None
     if request.HasField("limit"):
-        limit = _int_param("limit", request.limit, 0, "limit param must be positive")
-    offset = 0
-    if request.HasField("offset"):
-        try:
-            offset = int(request.offset)
-        except ValueError:
-            raise InvalidInput("offset must be an integer") from None
-        if offset < 0:
-            raise InvalidInput("offset must be >= 0")
+        limit = _limit(request.limit)
+    offset = validate_integer("offset", request.offset, 0) if request.HasField("offset") else 0
     filters = {
         name: getattr(request, name)
         for name in ("name", "status", "availability_zone", "bootable", "size")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from google.protobuf import struct_pb2
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,9 +24,11 @@ from cindermesh.db.models import (
 )
 from cindermesh.errors import Conflict, InvalidInput, NotFound
 from cindermesh_pb.api.v1 import type_service_pb2 as types_pb2
-from services.api.params import policy_forbidden
+from services.api.policy import require_admin
 from services.api.request_context import RequestContext
+from services.api.schema import bool_from_string
 from services.api.type_body import TypeCreateInput
+from services.api.view_values import NULL, text_or_null
 
 __all__ = [
     "USER_VISIBLE_EXTRA_SPECS",
@@ -39,7 +40,6 @@ __all__ = [
 
 #: The extra specs every user may read (Cinder's ``USER_VISIBLE_EXTRA_SPECS``).
 USER_VISIBLE_EXTRA_SPECS = ("RESKEY:availability_zones", "multiattach", "replication_enabled")
-_NULL = struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,12 @@ def parse_is_public(value: str | None) -> bool | None:
     """Cinder's ``_parse_is_public``: absent -> public only, ``none`` -> all, else a boolean."""
     if value is None:
         return True
-    lowered = value.lower()
-    if lowered == "none":
+    if value.lower() == "none":
         return None
-    if lowered in ("1", "t", "true", "on", "y", "yes"):
-        return True
-    if lowered in ("0", "f", "false", "off", "n", "no"):
-        return False
-    raise InvalidInput(f"Invalid is_public filter [{value}]")
+    parsed = bool_from_string(value)
+    if parsed is None:
+        raise InvalidInput(f"Invalid is_public filter [{value}]")
+    return parsed
 
 
 def type_view(ctx: RequestContext, record: TypeRecord, access_field: bool) -> types_pb2.VolumeType:
@@ -74,14 +72,12 @@ def type_view(ctx: RequestContext, record: TypeRecord, access_field: bool) -> ty
     view = types_pb2.VolumeType(
         id=volume_type.id,
         name=volume_type.name,
-        description=_NULL
-        if volume_type.description is None
-        else struct_pb2.Value(string_value=volume_type.description),
+        description=text_or_null(volume_type.description),
         is_public=volume_type.is_public,
         extra_specs=specs,
     )
     if admin:
-        view.qos_specs_id.CopyFrom(_NULL)
+        view.qos_specs_id.CopyFrom(NULL)
     if access_field:
         view.os_volume_type_access_is_public = volume_type.is_public
     return view
@@ -96,11 +92,6 @@ async def _records(session: AsyncSession, types: Sequence[VolumeType]) -> list[T
     for row in rows:
         specs[row.volume_type_id][row.key] = row.value
     return [TypeRecord(t, specs[t.id]) for t in types]
-
-
-def _require_admin(ctx: RequestContext, rule: str) -> None:
-    if not ctx.caller.is_admin:
-        raise policy_forbidden(rule)
 
 
 class VolumeTypeOperations:
@@ -130,7 +121,7 @@ class VolumeTypeOperations:
             return (await _records(session, [found]))[0]
 
     async def create(self, ctx: RequestContext, request: TypeCreateInput) -> TypeRecord:
-        _require_admin(ctx, "volume_extension:type_create")
+        require_admin(ctx, "volume_extension:type_create")
         exists = Conflict(f"Volume Type {request.name} already exists.")
         volume_type = VolumeType(
             name=request.name, description=request.description, is_public=request.is_public
@@ -154,7 +145,7 @@ class VolumeTypeOperations:
 
     async def delete(self, ctx: RequestContext, type_id: str) -> None:
         """Refused for the default type and for a type volumes still use."""
-        _require_admin(ctx, "volume_extension:type_delete")
+        require_admin(ctx, "volume_extension:type_delete")
         async with self._db.session() as session:
             volume_type = (await self._find(session, ctx, type_id)).volume_type
             if volume_type.name == DEFAULT_VOLUME_TYPE:

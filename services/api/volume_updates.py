@@ -3,7 +3,7 @@
 Bodies arrive as ``google.protobuf.Value``s and are checked against Cinder's JSON schemas
 (update: ``volume`` with name/description/metadata and nothing else; metadata: a flat map of
 strings; ``meta``: exactly one key), with Cinder's messages; names, descriptions and metadata
-values without control characters (``services.api.validation``).
+values without control characters (``services.api.schema``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,20 @@ from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumeMetadata, utcnow
 from cindermesh.errors import InvalidInput, NotFound, PreconditionFailed
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.json_values import JsonValue, invalid_field, not_of_type, to_python
 from services.api.lookups import find_volume, records_for
 from services.api.request_context import RequestContext
-from services.api.validation import (
+from services.api.schema import (
     bounded_messages,
-    check_description,
-    check_metadata,
-    check_name,
+    check_no_additional,
+    check_non_empty,
+    check_present,
+    check_string_map,
+    invalid_field,
+    not_valid_under_any,
+    require_object,
+    to_python,
 )
+from services.api.validation import check_description, check_name
 from services.api.views import VolumeRecord
 
 __all__ = [
@@ -56,29 +61,12 @@ class VolumeChange:
     metadata: dict[str, str] | None = None
 
 
-def _required(present: bool, name: str) -> None:
-    if not present:
-        raise InvalidInput(f"'{name}' is a required property")
-
-
-def _object(name: str, value: JsonValue) -> dict[str, JsonValue]:
-    if not isinstance(value, dict):
-        raise invalid_field(name, value, not_of_type(value, ("object",)))
-    return value
-
-
-def _unexpected(keys: list[str]) -> str:
-    listed = ", ".join(repr(k) for k in sorted(keys))
-    verb = "was" if len(keys) == 1 else "were"
-    return f"Additional properties are not allowed ({listed} {verb} unexpected)"
-
-
 @bounded_messages
 def parse_update(body: struct_pb2.Value, present: bool, ctx: RequestContext) -> VolumeChange:
     """Cinder's volume update schema."""
-    _required(present, "volume")
+    check_present(present, "volume")
     raw = to_python(body)
-    volume = _object("volume", raw)
+    volume = require_object("volume", raw)
     names = {k: check_name(k, volume[k]) for k in ("name", "display_name") if k in volume}
     descriptions = {
         k: check_description(k, volume[k])
@@ -86,15 +74,13 @@ def parse_update(body: struct_pb2.Value, present: bool, ctx: RequestContext) -> 
         if k in volume
     }
     metadata = (
-        check_metadata("metadata", volume["metadata"], allow_null=False)
+        check_string_map("metadata", volume["metadata"], nullable=False)
         if "metadata" in volume
         else None
     )
-    unexpected = [k for k in volume if k not in _UPDATE_KEYS]
-    if unexpected:
-        raise invalid_field("volume", raw, _unexpected(unexpected))
+    check_no_additional("volume", volume, _UPDATE_KEYS)
     if ctx.version.at_least(53) and not volume:
-        raise invalid_field("volume", raw, f"{raw!r} is not valid under any of the given schemas")
+        raise invalid_field("volume", raw, not_valid_under_any(raw))
     return VolumeChange(
         set_name=bool(names),
         name=names.get("name", names.get("display_name")),
@@ -107,18 +93,17 @@ def parse_update(body: struct_pb2.Value, present: bool, ctx: RequestContext) -> 
 @bounded_messages
 def parse_metadata(body: struct_pb2.Value, present: bool) -> dict[str, str]:
     """Cinder's ``{"metadata": {...}}`` schema (POST and PUT of the whole metadata)."""
-    _required(present, "metadata")
-    return check_metadata("metadata", to_python(body), allow_null=False)
+    check_present(present, "metadata")
+    return check_string_map("metadata", to_python(body), nullable=False)
 
 
 @bounded_messages
 def parse_meta(body: struct_pb2.Value, present: bool, key: str) -> tuple[str, str]:
     """Cinder's ``{"meta": {"<key>": "v"}}`` schema; the key must be the URL's."""
-    _required(present, "meta")
+    check_present(present, "meta")
     raw = to_python(body)
-    meta = check_metadata("meta", raw, allow_null=False)
-    if not meta:
-        raise invalid_field("meta", raw, f"{raw!r} should be non-empty")
+    meta = check_string_map("meta", raw, nullable=False)
+    check_non_empty("meta", raw)
     if len(meta) > 1:
         raise invalid_field("meta", raw, f"{raw!r} has too many properties")
     if key not in meta:

@@ -28,8 +28,9 @@ from services.api.errors import (
 )
 from services.api.microversion import MIN_VERSION
 from services.api.request_context import RequestContext
-from services.api.type_body import printable_pattern, validate_type_create
-from services.api.validation import DESCRIPTION_PATTERN, NO_CONTROL_PATTERN, validate_create
+from services.api.schema import DESCRIPTION_PATTERN, NO_CONTROL_PATTERN, printable_pattern
+from services.api.type_body import validate_type_create
+from services.api.validation import validate_create
 from services.api.volume_updates import parse_meta, parse_metadata, parse_update
 
 FIELD = "Invalid input for field/attribute"

@@ -6,7 +6,6 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from cindermesh.errors import InvalidInput
-from services.api.json_values import JsonValue, to_python
 from services.api.quota_sets import (
     QuotaEntry,
     check_not_below_usage,
@@ -14,6 +13,7 @@ from services.api.quota_sets import (
     resource_names,
     validate_update,
 )
+from services.api.schema import JsonValue, to_python
 
 KNOWN = resource_names(["__DEFAULT__", "fast"])
 
