@@ -24,19 +24,19 @@ from cindermesh_pb.api.v1 import (
     volume_service_pb2_grpc,
 )
 from services.api.clients import SchedulerClient, VolumeManagerClients
-from services.api.create_flow import CreateVolumeFlow
 from services.api.edge import Edge
-from services.api.info import InfoOperations
-from services.api.info_servicer import InfoServicer
-from services.api.quota_servicer import QuotaServicer
-from services.api.quota_sets import QuotaSets
+from services.api.info.operations import InfoOperations
+from services.api.info.servicer import InfoServicer
+from services.api.info.versions import VersionServicer
+from services.api.quotas.quota_sets import QuotaSets
+from services.api.quotas.servicer import QuotaServicer
 from services.api.request_decoding import RequestDecodingInterceptor
-from services.api.servicer import VolumeServicer
-from services.api.types_servicer import TypeServicer
-from services.api.version_servicer import VersionServicer
-from services.api.volume_types import VolumeTypeOperations
-from services.api.volume_updates import VolumeUpdates
-from services.api.volumes import VolumeOperations
+from services.api.types.operations import VolumeTypeOperations
+from services.api.types.servicer import TypeServicer
+from services.api.volumes.create_flow import CreateVolumeFlow
+from services.api.volumes.operations import VolumeOperations
+from services.api.volumes.servicer import VolumeServicer
+from services.api.volumes.updates import VolumeUpdates
 
 __all__ = ["main", "serve"]
 

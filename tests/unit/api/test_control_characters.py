@@ -29,9 +29,8 @@ from services.api.errors import (
 from services.api.microversion import MIN_VERSION
 from services.api.request_context import RequestContext
 from services.api.schema import DESCRIPTION_PATTERN, NO_CONTROL_PATTERN, printable_pattern
-from services.api.type_body import validate_type_create
-from services.api.validation import validate_create
-from services.api.volume_updates import parse_meta, parse_metadata, parse_update
+from services.api.types.body import validate_type_create
+from services.api.volumes.body import parse_meta, parse_metadata, parse_update, validate_create
 
 FIELD = "Invalid input for field/attribute"
 KEY_REGEX = "'^[a-zA-Z0-9-_:. /]{1,255}$'"

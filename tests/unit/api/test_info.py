@@ -8,7 +8,13 @@ from google.protobuf.json_format import MessageToDict
 
 from cindermesh.db.models import Service
 from services.api.auth import Caller
-from services.api.info import ServiceEntry, host_matches, is_up, service_view, zone_states
+from services.api.info.operations import (
+    ServiceEntry,
+    host_matches,
+    is_up,
+    service_view,
+    zone_states,
+)
 from services.api.microversion import Microversion
 from services.api.request_context import RequestContext
 

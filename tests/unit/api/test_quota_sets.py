@@ -17,8 +17,8 @@ from cindermesh.errors import Forbidden, InvalidInput, QuotaExceeded
 from cindermesh.settings import QuotaSettings, Settings
 from services.api.auth import Caller
 from services.api.microversion import Microversion
-from services.api.quota_servicer import quota_set_struct
-from services.api.quota_sets import QuotaEntry, QuotaSets
+from services.api.quotas.quota_sets import QuotaEntry, QuotaSets
+from services.api.quotas.servicer import quota_set_struct
 from services.api.request_context import RequestContext
 
 DEFAULTS = QuotaSettings(volumes=10, gigabytes=100, snapshots=7, backups=6, backup_gigabytes=50)

@@ -6,7 +6,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from cindermesh.errors import InvalidInput
-from services.api.quota_sets import (
+from services.api.quotas.quota_sets import (
     QuotaEntry,
     check_not_below_usage,
     parse_usage_flag,

@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from cindermesh.errors import InvalidInput
-from services.api.type_body import TypeCreateInput, validate_type_create
+from services.api.types.body import TypeCreateInput, validate_type_create
 
 
 def _body(text: str) -> struct_pb2.Struct:

@@ -6,8 +6,8 @@ from cindermesh_pb.api.v1 import type_service_pb2 as types_pb2
 from cindermesh_pb.api.v1 import type_service_pb2_grpc as types_pb2_grpc
 from services.api.edge import Edge, rpc
 from services.api.request_context import RequestContext
-from services.api.type_body import validate_type_create
-from services.api.volume_types import VolumeTypeOperations, type_view
+from services.api.types.body import validate_type_create
+from services.api.types.operations import VolumeTypeOperations, type_view
 
 __all__ = ["TypeServicer"]
 

@@ -1,6 +1,9 @@
-"""Validation of a create body: Cinder's create-volume JSON schema and its controller checks
-that need no database (the first half of the seed's ExtractVolumeRequestTask), and the name
-and description rules the update shares.
+"""A volume's request bodies: Cinder's create-volume JSON schema and its controller checks
+that need no database (the first half of the seed's ExtractVolumeRequestTask), and the
+schemas of an update (``volume`` with name/description/metadata and nothing else), of the
+metadata (a flat map of strings) and of one ``meta`` item (exactly one key).
+
+Bodies arrive as ``google.protobuf.Value``s (a create as ``VolumeCreate`` of them).
 
 Checks run in the order of Cinder's schema properties, so the first error reported is the one
 Cinder reports, with Cinder's message; the rules themselves are ``services.api.schema``'s.
@@ -14,30 +17,42 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from google.protobuf import struct_pb2
+
+from cindermesh.errors import InvalidInput
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from services.api.microversion import Microversion
+from services.api.request_context import RequestContext
 from services.api.schema import (
     DESCRIPTION_PATTERN,
     NO_CONTROL_PATTERN,
     UUID_LIKE,
     JsonValue,
     bounded_messages,
+    check_no_additional,
+    check_non_empty,
     check_optional_boolean,
     check_pattern,
+    check_present,
     check_string,
     check_string_length,
     check_string_map,
     check_type,
     invalid_field,
     not_valid_under_any,
+    require_object,
     to_python,
 )
 
 __all__ = [
     "MAX_SIZE_GB",
+    "VolumeChange",
     "VolumeCreateInput",
     "check_description",
     "check_name",
+    "parse_meta",
+    "parse_metadata",
+    "parse_update",
     "validate_create",
 ]
 
@@ -149,3 +164,68 @@ def validate_create(body: api_pb2.VolumeCreate, version: Microversion) -> Volume
         backup_id=backup_id,
         multiattach=multiattach,
     )
+
+
+_UPDATE_KEYS = ("name", "display_name", "description", "display_description", "metadata")
+
+
+@dataclass(frozen=True)
+class VolumeChange:
+    """What an update asks for: only the fields flagged ``set_*`` (or a metadata) change."""
+
+    set_name: bool = False
+    name: str | None = None
+    set_description: bool = False
+    description: str | None = None
+    #: Replaces all metadata when given.
+    metadata: dict[str, str] | None = None
+
+
+@bounded_messages
+def parse_update(body: struct_pb2.Value, present: bool, ctx: RequestContext) -> VolumeChange:
+    """Cinder's volume update schema."""
+    check_present(present, "volume")
+    raw = to_python(body)
+    volume = require_object("volume", raw)
+    names = {k: check_name(k, volume[k]) for k in ("name", "display_name") if k in volume}
+    descriptions = {
+        k: check_description(k, volume[k])
+        for k in ("description", "display_description")
+        if k in volume
+    }
+    metadata = (
+        check_string_map("metadata", volume["metadata"], nullable=False)
+        if "metadata" in volume
+        else None
+    )
+    check_no_additional("volume", volume, _UPDATE_KEYS)
+    if ctx.version.at_least(53) and not volume:
+        raise invalid_field("volume", raw, not_valid_under_any(raw))
+    return VolumeChange(
+        set_name=bool(names),
+        name=names.get("name", names.get("display_name")),
+        set_description=bool(descriptions),
+        description=descriptions.get("description", descriptions.get("display_description")),
+        metadata=metadata,
+    )
+
+
+@bounded_messages
+def parse_metadata(body: struct_pb2.Value, present: bool) -> dict[str, str]:
+    """Cinder's ``{"metadata": {...}}`` schema (POST and PUT of the whole metadata)."""
+    check_present(present, "metadata")
+    return check_string_map("metadata", to_python(body), nullable=False)
+
+
+@bounded_messages
+def parse_meta(body: struct_pb2.Value, present: bool, key: str) -> tuple[str, str]:
+    """Cinder's ``{"meta": {"<key>": "v"}}`` schema; the key must be the URL's."""
+    check_present(present, "meta")
+    raw = to_python(body)
+    meta = check_string_map("meta", raw, nullable=False)
+    check_non_empty("meta", raw)
+    if len(meta) > 1:
+        raise invalid_field("meta", raw, f"{raw!r} has too many properties")
+    if key not in meta:
+        raise InvalidInput("Request body and URI mismatch")
+    return key, meta[key]

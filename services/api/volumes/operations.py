@@ -13,12 +13,12 @@ from cindermesh.db.models import Service, Volume, VolumeStatus
 from cindermesh.errors import BackendUnavailable, InvalidVolume
 from cindermesh.telemetry.tracing import tracer
 from services.api.clients import VolumeManagerClients
-from services.api.lookups import find_volume, records_for
 from services.api.policy import policy_forbidden
 from services.api.request_context import RequestContext
 from services.api.schema import parse_bool_param
-from services.api.views import VolumeRecord
-from services.api.volume_list import ListPage, ListQuery, list_page
+from services.api.volumes.listing import ListPage, ListQuery, list_page
+from services.api.volumes.lookups import find_volume, records_for
+from services.api.volumes.views import VolumeRecord
 
 __all__ = ["VolumeOperations"]
 

@@ -19,7 +19,7 @@ from cindermesh.errors import NotFound
 from cindermesh.settings import Settings
 from services.api.request_context import RequestContext
 from services.api.schema import UUID_LIKE
-from services.api.views import VolumeRecord
+from services.api.volumes.views import VolumeRecord
 
 __all__ = [
     "find_volume",

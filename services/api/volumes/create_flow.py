@@ -36,15 +36,15 @@ from cindermesh.telemetry.request_id import current_request_id
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.clients import SchedulerClient
-from services.api.lookups import (
+from services.api.request_context import RequestContext
+from services.api.volumes.body import VolumeCreateInput, validate_create
+from services.api.volumes.lookups import (
     find_volume_type,
     known_availability_zones,
     records_for,
     type_extra_specs,
 )
-from services.api.request_context import RequestContext
-from services.api.validation import VolumeCreateInput, validate_create
-from services.api.views import VolumeRecord
+from services.api.volumes.views import VolumeRecord
 
 __all__ = ["FLOW", "CreateVolumeFlow", "CreateVolumeState"]
 
@@ -271,17 +271,20 @@ class CreateVolumeFlow:
             )
 
 
+#: A create's sources, in the order Cinder looks them up, and what each is called.
+_SOURCES = (
+    ("snapshot_id", "Snapshot"),
+    ("source_volid", "Volume"),
+    ("consistencygroup_id", "ConsistencyGroup"),
+    ("group_id", "Group"),
+    ("image_ref", "Image"),
+    ("backup_id", "Backup"),
+)
+
+
 def _check_sources(request: VolumeCreateInput) -> None:
     """Sources cindermesh does not hold yet: answered as Cinder answers a missing source."""
-    if request.snapshot_id:
-        raise NotFound(f"Snapshot {request.snapshot_id} could not be found.")
-    if request.source_volid:
-        raise NotFound(f"Volume {request.source_volid} could not be found.")
-    if request.consistencygroup_id:
-        raise NotFound(f"ConsistencyGroup {request.consistencygroup_id} could not be found.")
-    if request.group_id:
-        raise NotFound(f"Group {request.group_id} could not be found.")
-    if request.image_ref:
-        raise NotFound(f"Image {request.image_ref} could not be found.")
-    if request.backup_id:
-        raise NotFound(f"Backup {request.backup_id} could not be found.")
+    for field_name, kind in _SOURCES:
+        source = getattr(request, field_name)
+        if source:
+            raise NotFound(f"{kind} {source} could not be found.")

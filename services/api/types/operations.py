@@ -27,7 +27,7 @@ from cindermesh_pb.api.v1 import type_service_pb2 as types_pb2
 from services.api.policy import require_admin
 from services.api.request_context import RequestContext
 from services.api.schema import bool_from_string
-from services.api.type_body import TypeCreateInput
+from services.api.types.body import TypeCreateInput
 from services.api.view_values import NULL, text_or_null
 
 __all__ = [

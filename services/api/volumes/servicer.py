@@ -6,19 +6,14 @@ from google.protobuf import struct_pb2
 
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as api_pb2_grpc
-from services.api.create_flow import CreateVolumeFlow
 from services.api.edge import Edge, rpc
 from services.api.request_context import RequestContext
-from services.api.views import volume_summary, volume_view
-from services.api.volume_list import ListPage, next_link, parse_list_query
-from services.api.volume_updates import (
-    VolumeUpdates,
-    metadata_etag_header,
-    parse_meta,
-    parse_metadata,
-    parse_update,
-)
-from services.api.volumes import VolumeOperations
+from services.api.volumes.body import parse_meta, parse_metadata, parse_update
+from services.api.volumes.create_flow import CreateVolumeFlow
+from services.api.volumes.listing import ListPage, next_link, parse_list_query
+from services.api.volumes.operations import VolumeOperations
+from services.api.volumes.updates import VolumeUpdates, metadata_etag_header
+from services.api.volumes.views import volume_summary, volume_view
 
 __all__ = ["VolumeServicer"]
 

@@ -1,114 +1,28 @@
-"""Changing a volume: ``PUT /volumes/{id}`` and the metadata sub-resource.
-
-Bodies arrive as ``google.protobuf.Value``s and are checked against Cinder's JSON schemas
-(update: ``volume`` with name/description/metadata and nothing else; metadata: a flat map of
-strings; ``meta``: exactly one key), with Cinder's messages; names, descriptions and metadata
-values without control characters (``services.api.schema``).
-"""
+"""Changing a volume: ``PUT /volumes/{id}`` and the metadata sub-resource (their bodies are
+checked by ``services.api.volumes.body``), and the metadata's ETag."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 
-from google.protobuf import struct_pb2
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumeMetadata, utcnow
-from cindermesh.errors import InvalidInput, NotFound, PreconditionFailed
+from cindermesh.errors import NotFound, PreconditionFailed
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.lookups import find_volume, records_for
 from services.api.request_context import RequestContext
-from services.api.schema import (
-    bounded_messages,
-    check_no_additional,
-    check_non_empty,
-    check_present,
-    check_string_map,
-    invalid_field,
-    not_valid_under_any,
-    require_object,
-    to_python,
-)
-from services.api.validation import check_description, check_name
-from services.api.views import VolumeRecord
+from services.api.volumes.body import VolumeChange
+from services.api.volumes.lookups import find_volume, records_for
+from services.api.volumes.views import VolumeRecord
 
 __all__ = [
-    "VolumeChange",
     "VolumeUpdates",
     "metadata_etag",
     "metadata_etag_header",
-    "parse_meta",
-    "parse_metadata",
-    "parse_update",
 ]
-
-_UPDATE_KEYS = ("name", "display_name", "description", "display_description", "metadata")
-
-
-@dataclass(frozen=True)
-class VolumeChange:
-    """What an update asks for: only the fields flagged ``set_*`` (or a metadata) change."""
-
-    set_name: bool = False
-    name: str | None = None
-    set_description: bool = False
-    description: str | None = None
-    #: Replaces all metadata when given.
-    metadata: dict[str, str] | None = None
-
-
-@bounded_messages
-def parse_update(body: struct_pb2.Value, present: bool, ctx: RequestContext) -> VolumeChange:
-    """Cinder's volume update schema."""
-    check_present(present, "volume")
-    raw = to_python(body)
-    volume = require_object("volume", raw)
-    names = {k: check_name(k, volume[k]) for k in ("name", "display_name") if k in volume}
-    descriptions = {
-        k: check_description(k, volume[k])
-        for k in ("description", "display_description")
-        if k in volume
-    }
-    metadata = (
-        check_string_map("metadata", volume["metadata"], nullable=False)
-        if "metadata" in volume
-        else None
-    )
-    check_no_additional("volume", volume, _UPDATE_KEYS)
-    if ctx.version.at_least(53) and not volume:
-        raise invalid_field("volume", raw, not_valid_under_any(raw))
-    return VolumeChange(
-        set_name=bool(names),
-        name=names.get("name", names.get("display_name")),
-        set_description=bool(descriptions),
-        description=descriptions.get("description", descriptions.get("display_description")),
-        metadata=metadata,
-    )
-
-
-@bounded_messages
-def parse_metadata(body: struct_pb2.Value, present: bool) -> dict[str, str]:
-    """Cinder's ``{"metadata": {...}}`` schema (POST and PUT of the whole metadata)."""
-    check_present(present, "metadata")
-    return check_string_map("metadata", to_python(body), nullable=False)
-
-
-@bounded_messages
-def parse_meta(body: struct_pb2.Value, present: bool, key: str) -> tuple[str, str]:
-    """Cinder's ``{"meta": {"<key>": "v"}}`` schema; the key must be the URL's."""
-    check_present(present, "meta")
-    raw = to_python(body)
-    meta = check_string_map("meta", raw, nullable=False)
-    check_non_empty("meta", raw)
-    if len(meta) > 1:
-        raise invalid_field("meta", raw, f"{raw!r} has too many properties")
-    if key not in meta:
-        raise InvalidInput("Request body and URI mismatch")
-    return key, meta[key]
 
 
 async def _metadata(session: AsyncSession, volume_id: str) -> dict[str, str]:

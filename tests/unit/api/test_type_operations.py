@@ -14,8 +14,8 @@ from cindermesh.settings import Settings
 from services.api.auth import Caller
 from services.api.microversion import MIN_VERSION
 from services.api.request_context import RequestContext
-from services.api.type_body import TypeCreateInput
-from services.api.volume_types import VolumeTypeOperations, type_view
+from services.api.types.body import TypeCreateInput
+from services.api.types.operations import VolumeTypeOperations, type_view
 
 ADMIN = RequestContext(Caller("admin", "p1", True), MIN_VERSION, "http://x", True)
 USER = RequestContext(Caller("u1", "p1", False), MIN_VERSION, "http://x", True)

@@ -1,0 +1,1 @@
+"""The deployment and the api itself: InfoService (zones, services, pools) and VersionService."""

@@ -1,0 +1,1 @@
+"""Quota sets and limits: QuotaService (servicer) and its quota sets."""

@@ -1,0 +1,1 @@
+"""Volume types: TypeService (servicer), its operations and create body."""

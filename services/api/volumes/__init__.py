@@ -1,0 +1,1 @@
+"""Volumes: VolumeService (servicer), its create flow, operations, bodies, listing, views."""
