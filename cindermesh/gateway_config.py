@@ -7,9 +7,9 @@ cluster it exports to.
 
 What the gateway knows about the public API comes from the descriptor set
 (``build/cindermesh.pb``), never from lists kept here (see :func:`read_public_api`): the
-services the transcoder serves, the REST paths and methods the Lua filter needs to tell
-405 from 404. They are rendered into the Lua source, which is
-inlined in the configuration.
+services the transcoder serves and each RPC's declared REST answer (route metadata the Lua
+filter reads). Errors Envoy makes get Cinder's shape from ``local_reply_config``, rendered from
+``cindermesh/gateway_faults.py``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from string import Template
 from urllib.parse import urlsplit
 
 from cindermesh.build_protos import DESCRIPTOR_SET, REPO_ROOT
-from cindermesh.gateway_api import PublicApi, read_public_api, render_lua_tables
-from cindermesh.gateway_faults import INTERNAL, UNAVAILABLE, render_lua_faults
-from cindermesh.settings import GRPC_MAX_METADATA_BYTES, GatewaySettings, Settings
+from cindermesh.gateway_api import PublicApi, read_public_api
+from cindermesh.gateway_faults import local_reply_mappers, render_lua_unshaped
+from cindermesh.settings import Settings
 
 __all__ = [
     "GATEWAY_SERVICE_NAME",
@@ -93,26 +93,15 @@ def _otlp_cluster(host: str, port: int) -> str:
     return "- " + json.dumps(cluster)
 
 
-_TABLES_LINE = "local REST_ROUTES = {} -- @generated-tables"
-_FAULTS_LINE = "local FAULT_KEYS, DEFAULT_MESSAGES = {}, {} -- @generated-faults"
-_LIMITS_LINE = "local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = 0, 0 -- @generated-limits"
+_UNSHAPED_LINE = "local UNSHAPED = {} -- @generated-unshaped"
 
 
-def _replace_line(source: str, line: str, replacement: str) -> str:
-    if source.count(line) != 1:
-        raise ValueError(f"{LUA_FILTER} must hold the line {line!r} exactly once")
-    return source.replace(line, replacement)
-
-
-def render_lua_filter(api: PublicApi, gateway: GatewaySettings | None = None) -> str:
-    """``deploy/envoy/cinder_rest.lua`` with its generated tables and limits filled in."""
-    limits = gateway or GatewaySettings()
-    source = _replace_line(LUA_FILTER.read_text(), _TABLES_LINE, render_lua_tables(api))
-    source = _replace_line(source, _FAULTS_LINE, render_lua_faults())
-    values = f"{int(limits.max_request_body_size)}, {int(GRPC_MAX_METADATA_BYTES)}"
-    return _replace_line(
-        source, _LIMITS_LINE, f"local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = {values}"
-    )
+def render_lua_filter() -> str:
+    """``deploy/envoy/cinder_rest.lua`` with its generated line filled in."""
+    source = LUA_FILTER.read_text()
+    if source.count(_UNSHAPED_LINE) != 1:
+        raise ValueError(f"{LUA_FILTER} must hold the line {_UNSHAPED_LINE!r} exactly once")
+    return source.replace(_UNSHAPED_LINE, render_lua_unshaped())
 
 
 def _routes(api: PublicApi) -> str:
@@ -162,14 +151,11 @@ def render_envoy_config(
         max_response_body_size=settings.gateway.max_response_body_size,
         api_host=settings.api.host,
         api_port=settings.api.port,
-        lua_source=json.dumps(render_lua_filter(api, settings.gateway)),
+        lua_source=json.dumps(render_lua_filter()),
         descriptor_path=json.dumps(str(descriptor.resolve())),
         services=json.dumps(list(api.services)),
         routes=_routes(api),
-        unavailable_key=UNAVAILABLE.fault_key,
-        unavailable_message=json.dumps(UNAVAILABLE.message),
-        internal_key=INTERNAL.fault_key,
-        internal_message=json.dumps(INTERNAL.message),
+        local_reply_mappers=local_reply_mappers(),
         tracing=tracing,
         otlp_cluster=otlp_cluster,
     )

@@ -17,7 +17,8 @@ class Caller:
 
 
 def authenticate(token: str | None, admin_users: tuple[str, ...]) -> Caller:
-    if not token:
+    if not token or not token.isascii() or not token.isprintable():
+        # A token is printable ASCII (gRPC hands over other bytes as Latin-1).
         raise NotAuthenticated("The request you have made requires authentication.")
     user_id, sep, project_id = token.partition(":")
     if not sep:

@@ -1,9 +1,10 @@
 """The api's gRPC edge: one decorator (:func:`rpc`) puts every public RPC through the same steps.
 
-1. A request the gateway could not make valid protobuf of (``request_decoding.Undecodable``:
-   a string that is not UTF-8) is refused with Cinder's error for where the bad text was.
-2. The caller from ``X-Auth-Token``, then the microversion from ``OpenStack-API-Version``, the URL's
-   project checked against the token's.
+1. The caller from ``X-Auth-Token``, then the microversion from ``OpenStack-API-Version``.
+2. A request the gateway could not make valid protobuf of (``request_decoding.Undecodable``:
+   a string that is not UTF-8) is refused with Cinder's error for where the bad text was; the
+   URL's project is checked against the token's, and the query may name only the request's
+   fields (Cinder's "Invalid filters" otherwise).
 3. The servicer method: its domain call and its view, given the request and a
    :class:`RequestContext`; a client that hangs up does not cancel it (``run_to_completion``).
 4. Response metadata (Envoy turns it into HTTP headers): ``x-openstack-request-id``,
@@ -20,11 +21,17 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 import grpc
 from sqlalchemy.exc import DBAPIError
 
-from cindermesh.errors import BackendUnavailable, CindermeshError, VersionNotSupported
+from cindermesh.errors import (
+    BackendUnavailable,
+    CindermeshError,
+    InvalidInput,
+    VersionNotSupported,
+)
 from cindermesh.settings import Settings
 from cindermesh.shielding import run_to_completion
 from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
@@ -102,8 +109,6 @@ def rpc(
             metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
             echo: str | None = None
             try:
-                if isinstance(request, Undecodable):
-                    raise request.error()
                 caller = edge.caller(metadata, anonymous)
                 requested = metadata.get(VERSION_HEADER)
                 try:
@@ -112,8 +117,11 @@ def rpc(
                     echo = (requested or "").partition(" ")[2].strip()
                     raise
                 echo = str(version)
+                if isinstance(request, Undecodable):
+                    raise request.error()
                 url_project = "" if anonymous else str(getattr(request, project_field))
                 ctx = edge.request_context(metadata, caller, version, url_project)
+                _refuse_unknown_query(request, ctx.original_path)
                 # A client that hangs up stops waiting; the work (and its transaction) ends.
                 result = await run_to_completion(method(servicer, request, ctx))
                 added = tuple(headers(ctx, result)) if headers is not None else ()
@@ -133,6 +141,19 @@ def rpc(
         return handler
 
     return wrap
+
+
+def _refuse_unknown_query(request: Any, original_path: str) -> None:
+    """Cinder's 400 for query parameters the RPC does not read (the transcoder ignores them)."""
+    query = urlsplit(original_path).query
+    if not query:
+        return
+    fields = request.DESCRIPTOR.fields
+    known = {f.name for f in fields} | {f.json_name for f in fields}
+    names = (name.partition(".")[0] for name, _ in parse_qsl(query, keep_blank_values=True))
+    unknown = sorted({name for name in names if name not in known})
+    if unknown:
+        raise InvalidInput(f"Invalid filters {','.join(unknown)} are found in query options.")
 
 
 def _common_headers(version: str | None) -> list[tuple[str, str]]:

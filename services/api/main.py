@@ -30,7 +30,7 @@ from services.api.info.servicer import InfoServicer
 from services.api.info.versions import VersionServicer
 from services.api.quotas.quota_sets import QuotaSets
 from services.api.quotas.servicer import QuotaServicer
-from services.api.request_decoding import RequestDecodingInterceptor
+from services.api.request_decoding import RequestDecodingInterceptor, quiet_header_decoding
 from services.api.types.operations import VolumeTypeOperations
 from services.api.types.servicer import TypeServicer
 from services.api.volumes.create_flow import CreateVolumeFlow
@@ -45,6 +45,7 @@ SERVICE_NAME = "cindermesh-api"
 
 async def serve(settings: Settings) -> None:
     setup_logging(SERVICE_NAME)
+    quiet_header_decoding()
     provider = setup_tracing(SERVICE_NAME, settings.data_dir)
     db = open_database(settings)
     await db.create_schema()

@@ -10,6 +10,7 @@ it as Cinder would: a bad path segment names no resource (404), anything else is
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,7 +23,7 @@ from google.protobuf.message import DecodeError
 from cindermesh.errors import CindermeshError, InvalidInput, NotFound
 from cindermesh.gateway_api import http_bindings
 
-__all__ = ["RequestDecodingInterceptor", "Undecodable"]
+__all__ = ["RequestDecodingInterceptor", "Undecodable", "quiet_header_decoding"]
 
 _PATH_VARIABLE = re.compile(r"\{([^}=]+)")
 _LENGTH_DELIMITED = 2
@@ -110,3 +111,15 @@ def _lenient(method: str, parse: Deserializer) -> Deserializer:
             return Undecodable(method, data)
 
     return deserialize
+
+
+class _InvalidHeaderEncoding(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Invalid encoding on")
+
+
+def quiet_header_decoding() -> None:
+    """gRPC logs a traceback for each header value that is not UTF-8 (and hands it over as
+    Latin-1); the edge refuses such values itself (a token is printable ASCII, a microversion
+    has a format), so those records are dropped."""
+    logging.getLogger("grpc._cython.cygrpc").addFilter(_InvalidHeaderEncoding())

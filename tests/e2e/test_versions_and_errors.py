@@ -97,10 +97,8 @@ def test_versions_echo_the_requested_microversion(cluster: Cluster) -> None:
 
 def test_versions_path_takes_no_other_method_or_query(cluster: Cluster) -> None:
     response = httpx.post(cluster.rest_url + "/v3/", json={})
-    assert_fault(
-        response, 405, "badMethod", "The method specified is not allowed for this resource."
-    )
-    assert response.headers["allow"] == "GET"
+    assert_fault(response, 404, "itemNotFound", "The resource could not be found.")
+    assert "allow" not in response.headers
     response = httpx.get(cluster.rest_url + "/?foo=1")
     assert_fault(response, 400, "badRequest", "Invalid filters foo are found in query options.")
 
@@ -112,7 +110,7 @@ def test_unknown_path_is_404_item_not_found(cluster: Cluster, project: str) -> N
     for path in (f"/v3/{project}/no-such-thing", "/v3/no-such-thing", "/v2/volumes", "/v3/x/y/z"):
         response = httpx.get(cluster.rest_url + path, headers=headers(project))
         assert_fault(response, 404, "itemNotFound", "The resource could not be found.")
-        assert_headers(response)
+        assert_headers(response, None)  # as Cinder's (golden err-unknown-path)
         assert "allow" not in response.headers
 
 
@@ -120,8 +118,10 @@ def _concrete(template: str) -> str:
     return re.sub(r"\{[^}]+\}", "x1", template)
 
 
-def test_wrong_method_on_every_known_path_is_405(cluster: Cluster, project: str) -> None:
-    """Every REST path the descriptor declares answers 405 (with Allow) to a method it lacks."""
+def test_wrong_method_on_every_known_path_is_404_as_cinder(cluster: Cluster, project: str) -> None:
+    """Every REST path the descriptor declares answers 404 to a method it lacks: Cinder's router
+    has no 405 (golden err-method-not-allowed)."""
+    assert golden("err-method-not-allowed")["status"] == 404
     api = read_public_api(DESCRIPTOR_SET)
     assert any(r.template == "/v3/{project_id}/volumes/{volume_id}" for r in api.routes)
     for route in api.routes:
@@ -137,22 +137,9 @@ def test_wrong_method_on_every_known_path_is_405(cluster: Cluster, project: str)
             response = httpx.request(
                 method, cluster.rest_url + path, headers=headers(project), json={"volume": {}}
             )
-            message = "The method specified is not allowed for this resource."
-            assert_fault(response, 405, "badMethod", message)
-            assert response.headers["allow"] == ", ".join(sorted(allowed)), path
-            assert_headers(response)
-
-
-def test_patch_volume_is_405_not_cinders_webob_404(cluster: Cluster, project: str) -> None:
-    counterexample = golden("err-method-not-allowed")["request"]
-    path = f"/v3/{project}/volumes/{NO_SUCH_VOLUME}"
-    response = httpx.request(
-        counterexample["method"], cluster.rest_url + path, headers=headers(project), json={}
-    )
-    assert_fault(
-        response, 405, "badMethod", "The method specified is not allowed for this resource."
-    )
-    assert response.headers["allow"] == "DELETE, GET, PUT"
+            assert_fault(response, 404, "itemNotFound", "The resource could not be found.")
+            assert "allow" not in response.headers, path
+            assert_headers(response, None)
 
 
 def test_malformed_json_as_cinder(cluster: Cluster, project: str) -> None:
@@ -168,35 +155,21 @@ def test_malformed_json_as_cinder(cluster: Cluster, project: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (
-            {"volume": 5},
-            "Invalid input for field/attribute volume. Value: 5. 5 is not of type 'object'",
-        ),
-        (
-            {"volume": True},
-            "Invalid input for field/attribute volume. Value: True. True is not of type 'object'",
-        ),
-        (
-            {"volume": "x"},
-            "Invalid input for field/attribute volume. Value: x. 'x' is not of type 'object'",
-        ),
-        ({"volume": [1]}, "Invalid input received: a list where the API expects no list."),
-        ([1], "Invalid input received: the request body is not of type 'object'."),
-        (None, "Invalid input received: the request body is not of type 'object'."),
-    ],
-    ids=["int", "bool", "string", "list", "root-list", "null"],
+    "body",
+    [{"volume": 5}, {"volume": True}, {"volume": "x"}, {"volume": [1]}, [1]],
+    ids=["int", "bool", "string", "list", "root-list"],
 )
-def test_wrong_json_types_are_400(
-    cluster: Cluster, project: str, body: object, message: str
+def test_bodies_not_of_the_contracts_shape_are_malformed(
+    cluster: Cluster, project: str, body: object
 ) -> None:
+    """The transcoder cannot map them onto the request message: Cinder's message for a body it
+    cannot read (Cinder's jsonschema would name the field; the gateway does not parse texts)."""
     response = httpx.post(
         f"{cluster.rest_url}/v3/{project}/volumes",
         headers=headers(project),
         content=json.dumps(body).encode(),
     )
-    assert_fault(response, 400, "badRequest", message)
+    assert_fault(response, 400, "badRequest", "Malformed request body")
     assert_headers(response)
 
 
@@ -208,11 +181,7 @@ def test_non_json_body_is_415_but_empty_body_is_not(cluster: Cluster, project: s
             url, headers={**token, "Content-Type": content_type}, content=b'{"volume": {"size": 1}}'
         )
         assert_fault(response, 415, "badMediaType", "Unsupported Content-Type")
-        assert_headers(response)
-    versioned = {**token, "Content-Type": "text/plain", "OpenStack-API-Version": "volume 3.60"}
-    response = httpx.post(url, headers=versioned, content=b"x")
-    assert response.status_code == 415
-    assert_headers(response, "3.60")
+        assert_headers(response, None)
     # Cinder only looks at the type of a non-empty body; an empty one reaches the api (400).
     response = httpx.post(url, headers={**token, "Content-Type": "text/plain"}, content=b"")
     assert response.status_code == 400, response.text
@@ -273,14 +242,13 @@ def test_malformed_microversion_is_400_without_version_header(
     assert_headers(response, None)
 
 
-def test_gateway_errors_follow_the_version_header_rules(cluster: Cluster, project: str) -> None:
+def test_gateway_errors_carry_no_version_header(cluster: Cluster, project: str) -> None:
+    """Errors Envoy makes before any RPC runs: no microversion echo, as Cinder's unknown path."""
     path = f"{cluster.rest_url}/v3/{project}/no-such-thing"
-    response = httpx.get(path, headers=headers(project, version="3.42"))
-    assert response.status_code == 404
-    assert_headers(response, "3.42")
-    response = httpx.get(path, headers=headers(project, version="3.x"))
-    assert response.status_code == 404
-    assert_headers(response, None)
+    for version in ("3.42", "3.x"):
+        response = httpx.get(path, headers=headers(project, version=version))
+        assert response.status_code == 404
+        assert_headers(response, None)
 
 
 def test_request_id_kept_on_errors(cluster: Cluster, project: str) -> None:
@@ -291,5 +259,5 @@ def test_request_id_kept_on_errors(cluster: Cluster, project: str) -> None:
             cluster.rest_url + path,
             headers={**headers(project), "X-OpenStack-Request-Id": rid},
         )
-        assert response.status_code in (404, 405)
+        assert response.status_code == 404
         assert response.headers["x-openstack-request-id"] == rid

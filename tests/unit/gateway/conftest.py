@@ -26,7 +26,7 @@ from cindermesh.errors import (
     QuotaExceeded,
 )
 from cindermesh.gateway_config import write_envoy_config
-from cindermesh.settings import ApiSettings, GatewaySettings, Settings
+from cindermesh.settings import GRPC_MAX_METADATA_BYTES, ApiSettings, GatewaySettings, Settings
 from cindermesh.telemetry.sink import OtlpSink
 from cindermesh_pb.api.v1 import version_service_pb2 as version_pb
 from cindermesh_pb.api.v1 import version_service_pb2_grpc as version_pb_grpc
@@ -207,7 +207,11 @@ def wait_ready(admin_url: str, url: str, process: subprocess.Popen[bytes]) -> No
 
 @pytest.fixture(scope="session")
 def fake_api() -> Iterator[int]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    limit = GRPC_MAX_METADATA_BYTES  # as the api's server (services/api/main.py)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8),
+        options=[("grpc.max_metadata_size", limit), ("grpc.absolute_max_metadata_size", limit)],
+    )
     pb_grpc.add_VolumeServiceServicer_to_server(FakeVolumeService(), server)
     version_pb_grpc.add_VersionServiceServicer_to_server(FakeVersionService(), server)
     port = server.add_insecure_port("127.0.0.1:0")

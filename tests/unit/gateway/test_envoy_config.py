@@ -18,9 +18,9 @@ from google.protobuf.json_format import MessageToJson
 from cindermesh.build_protos import DESCRIPTOR_SET
 from cindermesh.gateway_api import read_public_api
 from cindermesh.gateway_config import otlp_address, render_envoy_config
+from cindermesh.gateway_faults import ENVOY_FAULTS
 from cindermesh.settings import (
     GRPC_MAX_MESSAGE_BYTES,
-    GRPC_MAX_METADATA_BYTES,
     MAX_REQUEST_BODY_SIZE_CAP,
     MAX_REQUEST_HEADERS_KB_CAP,
     ApiSettings,
@@ -74,23 +74,21 @@ def test_renders_ports_and_filter_order(tmp_path: Path) -> None:
     names = [f["name"] for f in _filters(config)]
     assert names == [
         "envoy.filters.http.lua",
+        "envoy.filters.http.buffer",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
-    transcoder = _filters(config)[1]["typed_config"]
+    transcoder = _filters(config)[2]["typed_config"]
     assert Path(transcoder["proto_descriptor"]).is_absolute()
     assert transcoder["services"] == list(read_public_api(DESCRIPTOR_SET).services)
     assert {"cindermesh.api.v1.VolumeService", "cindermesh.api.v1.VersionService"} <= set(
         transcoder["services"]
     )
     assert transcoder["convert_grpc_status"] is True
-    assert transcoder["request_validation_options"] == {
-        "reject_unknown_method": True,
-        "reject_unknown_query_parameters": True,
-    }
+    assert transcoder["request_validation_options"] == {"reject_unknown_method": True}
+    assert transcoder["ignore_unknown_query_parameters"] is True
     lua = _filters(config)[0]["typed_config"]["default_source_code"]["inline_string"]
-    assert "-- @generated-tables" not in lua
-    assert '{ pattern = "^/$", template = "/", methods = { GET = true } },' in lua
+    assert "-- @generated" not in lua
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     api = clusters["api"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
     assert api["endpoint"]["address"]["socket_address"]["port_value"] == 18999
@@ -139,14 +137,27 @@ def test_renders_request_size_limits(tmp_path: Path) -> None:
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
     assert hcm["typed_config"]["max_request_headers_kb"] == 16
     assert hcm["typed_config"]["common_http_protocol_options"]["max_headers_count"] == 100
-    transcoder = _filters(config)[1]["typed_config"]
+    assert _filters(config)[1]["typed_config"]["max_request_bytes"] == 2048
+    transcoder = _filters(config)[2]["typed_config"]
     assert transcoder["max_request_body_size"] == 2048
     assert transcoder["max_response_body_size"] == 64 * 1024 * 1024
-    lua = _filters(config)[0]["typed_config"]["default_source_code"]["inline_string"]
-    assert f"local MAX_REQUEST_BODY_SIZE, MAX_API_HEADERS = 2048, {GRPC_MAX_METADATA_BYTES}" in lua
-    assert "-- @generated-limits" not in lua
-    assert "-- @generated-faults" not in lua
-    assert '[404] = "itemNotFound"' in lua and '[415] = "Unsupported Content-Type"' in lua
+
+
+def test_local_replies_are_the_fault_table_in_order(tmp_path: Path) -> None:
+    config = yaml.safe_load(render_envoy_config(_settings(tmp_path)))
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    mappers = hcm["typed_config"]["local_reply_config"]["mappers"]
+    bodies = [m["body_format_override"]["json_format"] for m in mappers]
+    expected = []
+    for fault in ENVOY_FAULTS:
+        body = {fault.fault_key: {"code": "%RESPONSE_CODE%", "message": fault.message}}
+        expected += [body, body] if fault.echo_version else [body]
+    assert bodies == expected
+    assert all(
+        m["headers_to_add"][0]["header"]
+        == {"key": "x-openstack-request-id", "value": "req-%UNIQUE_ID%"}
+        for m in mappers
+    )
 
 
 def test_defaults_are_cinders_and_within_grpc_limits() -> None:
