@@ -1,7 +1,7 @@
 """Domain errors shared by the services.
 
 They carry Cinder's user-facing message only; the gRPC status, the HTTP status and Cinder's
-fault key are attached at the api's edge (``services/api/errors.py``), in one table.
+fault key are attached at the api's edge (``services/api/edge/errors.py``), in one table.
 
     CindermeshError
     ├── InvalidInput          request data refused (400)

@@ -6,7 +6,7 @@ gRPC call or a body that is not JSON (415, refused by the Lua filter), headers o
 (431), the api unreachable (503) and other 5xx: the api never sees those requests, so no typed
 fault exists for them. Each row becomes one of Envoy's ``local_reply_config`` mappers (the first
 that matches renders the body), see :func:`local_reply_mappers`; the Lua filter holds no copy.
-Errors the api answers carry their own fault key and message (``services/api/errors.py``).
+Errors the api answers carry their own fault key and message (``services/api/edge/errors.py``).
 """
 
 from __future__ import annotations

@@ -24,13 +24,13 @@ from cindermesh_pb.api.v1 import (
     volume_service_pb2_grpc,
 )
 from services.api.clients import SchedulerClient, VolumeManagerClients
-from services.api.edge import Edge
+from services.api.edge.request_decoding import RequestDecodingInterceptor, quiet_header_decoding
+from services.api.edge.rpc import Edge
 from services.api.info.operations import InfoOperations
 from services.api.info.servicer import InfoServicer
 from services.api.info.versions import VersionServicer
 from services.api.quotas.quota_sets import QuotaSets
 from services.api.quotas.servicer import QuotaServicer
-from services.api.request_decoding import RequestDecodingInterceptor, quiet_header_decoding
 from services.api.types.operations import VolumeTypeOperations
 from services.api.types.servicer import TypeServicer
 from services.api.volumes.create_flow import CreateVolumeFlow

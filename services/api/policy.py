@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cindermesh.errors import Forbidden
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
 
 __all__ = ["policy_forbidden", "policy_message", "require_admin"]
 

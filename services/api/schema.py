@@ -12,7 +12,7 @@ Text that Cinder stores as sent is refused when it holds control characters (NUL
 C1): ``NO_CONTROL_PATTERN``, and ``DESCRIPTION_PATTERN`` which keeps tabs and line breaks;
 metadata and extra-spec keys must match Cinder's key regex as a whole (its ``$`` also let a
 trailing line break through). Messages that show a huge value are shortened
-(``bounded_messages``, ``services.api.errors.shorten``).
+(``bounded_messages``, ``services.api.edge.errors.shorten``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2
 from google.protobuf.json_format import MessageToDict
 
 from cindermesh.errors import InvalidInput
-from services.api.errors import MAX_MESSAGE_CHARS, shorten
+from services.api.edge.errors import MAX_MESSAGE_CHARS, shorten
 
 __all__ = [
     "BOOLEAN_ENUM",

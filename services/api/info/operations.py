@@ -23,8 +23,8 @@ from cindermesh.settings import Settings
 from cindermesh_pb.api.v1 import info_service_pb2 as info_pb2
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.clients import SchedulerClient
+from services.api.edge.request_context import RequestContext
 from services.api.policy import require_admin
-from services.api.request_context import RequestContext
 from services.api.schema import parse_bool_param
 from services.api.view_values import NULL, format_time, text_or_null
 

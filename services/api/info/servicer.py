@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from cindermesh_pb.api.v1 import info_service_pb2 as info_pb2
 from cindermesh_pb.api.v1 import info_service_pb2_grpc as info_pb2_grpc
-from services.api.edge import Edge, rpc
+from services.api.edge.request_context import RequestContext
+from services.api.edge.rpc import Edge, rpc
 from services.api.info.operations import InfoOperations, service_view
-from services.api.request_context import RequestContext
 
 __all__ = ["InfoServicer"]
 

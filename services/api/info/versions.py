@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from cindermesh_pb.api.v1 import version_service_pb2 as pb
 from cindermesh_pb.api.v1 import version_service_pb2_grpc as pb_grpc
-from services.api.edge import Edge, rpc
-from services.api.microversion import MAX_VERSION, MIN_VERSION
-from services.api.request_context import RequestContext
+from services.api.edge.microversion import MAX_VERSION, MIN_VERSION
+from services.api.edge.request_context import RequestContext
+from services.api.edge.rpc import Edge, rpc
 
 __all__ = ["UPDATED", "VersionServicer", "versions_document"]
 

@@ -23,7 +23,7 @@ from cindermesh.db.models import Quota, QuotaUsage, VolumeType
 from cindermesh.errors import Forbidden, InvalidInput
 from cindermesh.settings import QuotaSettings
 from services.api import policy
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
 from services.api.schema import (
     JsonValue,
     check_non_empty,

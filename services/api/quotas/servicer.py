@@ -8,9 +8,9 @@ from google.protobuf import struct_pb2
 
 from cindermesh_pb.api.v1 import quota_service_pb2 as quota_pb2
 from cindermesh_pb.api.v1 import quota_service_pb2_grpc as quota_pb2_grpc
-from services.api.edge import Edge, rpc
+from services.api.edge.request_context import RequestContext
+from services.api.edge.rpc import Edge, rpc
 from services.api.quotas.quota_sets import QuotaEntry, QuotaSets
-from services.api.request_context import RequestContext
 from services.api.schema import to_python
 
 __all__ = ["QuotaServicer", "quota_set_struct"]

@@ -24,8 +24,8 @@ from cindermesh.db.models import (
 )
 from cindermesh.errors import Conflict, InvalidInput, NotFound
 from cindermesh_pb.api.v1 import type_service_pb2 as types_pb2
+from services.api.edge.request_context import RequestContext
 from services.api.policy import require_admin
-from services.api.request_context import RequestContext
 from services.api.schema import bool_from_string
 from services.api.types.body import TypeCreateInput
 from services.api.view_values import NULL, text_or_null

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from cindermesh_pb.api.v1 import type_service_pb2 as types_pb2
 from cindermesh_pb.api.v1 import type_service_pb2_grpc as types_pb2_grpc
-from services.api.edge import Edge, rpc
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
+from services.api.edge.rpc import Edge, rpc
 from services.api.types.body import validate_type_create
 from services.api.types.operations import VolumeTypeOperations, type_view
 

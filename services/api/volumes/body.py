@@ -21,8 +21,8 @@ from google.protobuf import struct_pb2
 
 from cindermesh.errors import InvalidInput
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.microversion import Microversion
-from services.api.request_context import RequestContext
+from services.api.edge.microversion import Microversion
+from services.api.edge.request_context import RequestContext
 from services.api.schema import (
     DESCRIPTION_PATTERN,
     NO_CONTROL_PATTERN,

@@ -36,7 +36,7 @@ from cindermesh.telemetry.request_id import current_request_id
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.clients import SchedulerClient
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
 from services.api.volumes.body import VolumeCreateInput, validate_create
 from services.api.volumes.lookups import (
     find_volume_type,

@@ -17,7 +17,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from cindermesh.db.models import Volume, VolumeMetadata
 from cindermesh.errors import InvalidInput, NotFound
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
 from services.api.schema import invalid_input, is_true, validate_integer
 
 __all__ = ["ListPage", "ListQuery", "list_page", "next_link", "parse_list_query"]

@@ -17,7 +17,7 @@ from cindermesh.db.models import (
 )
 from cindermesh.errors import NotFound
 from cindermesh.settings import Settings
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
 from services.api.schema import UUID_LIKE
 from services.api.volumes.views import VolumeRecord
 

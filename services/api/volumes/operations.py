@@ -13,8 +13,8 @@ from cindermesh.db.models import Service, Volume, VolumeStatus
 from cindermesh.errors import BackendUnavailable, InvalidVolume
 from cindermesh.telemetry.tracing import tracer
 from services.api.clients import VolumeManagerClients
+from services.api.edge.request_context import RequestContext
 from services.api.policy import policy_forbidden
-from services.api.request_context import RequestContext
 from services.api.schema import parse_bool_param
 from services.api.volumes.listing import ListPage, ListQuery, list_page
 from services.api.volumes.lookups import find_volume, records_for

@@ -6,8 +6,8 @@ from google.protobuf import struct_pb2
 
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as api_pb2_grpc
-from services.api.edge import Edge, rpc
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
+from services.api.edge.rpc import Edge, rpc
 from services.api.volumes.body import parse_meta, parse_metadata, parse_update
 from services.api.volumes.create_flow import CreateVolumeFlow
 from services.api.volumes.listing import ListPage, next_link, parse_list_query

@@ -13,7 +13,7 @@ from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumeMetadata, utcnow
 from cindermesh.errors import NotFound, PreconditionFailed
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
 from services.api.volumes.body import VolumeChange
 from services.api.volumes.lookups import find_volume, records_for
 from services.api.volumes.views import VolumeRecord

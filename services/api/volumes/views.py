@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from cindermesh.db.models import Volume
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
 from services.api.view_values import NULL, format_time, text_or_null
 
 __all__ = ["VolumeRecord", "volume_links", "volume_summary", "volume_view"]

@@ -17,8 +17,8 @@ from google.rpc import status_pb2
 from cindermesh.errors import InvalidInput
 from cindermesh_pb.api.v1 import fault_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.auth import Caller
-from services.api.errors import (
+from services.api.edge.auth import Caller
+from services.api.edge.errors import (
     MAX_FAULT_BYTES,
     MAX_MESSAGE_CHARS,
     STATUS_MESSAGE_BYTES,
@@ -26,8 +26,8 @@ from services.api.errors import (
     fault_status,
     shorten,
 )
-from services.api.microversion import MIN_VERSION
-from services.api.request_context import RequestContext
+from services.api.edge.microversion import MIN_VERSION
+from services.api.edge.request_context import RequestContext
 from services.api.schema import DESCRIPTION_PATTERN, NO_CONTROL_PATTERN, printable_pattern
 from services.api.types.body import validate_type_create
 from services.api.volumes.body import parse_meta, parse_metadata, parse_update, validate_create

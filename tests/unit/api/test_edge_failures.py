@@ -15,8 +15,8 @@ from sqlalchemy.exc import OperationalError
 
 from cindermesh.settings import Settings
 from cindermesh_pb.api.v1 import fault_pb2
-from services.api.edge import Edge, rpc
-from services.api.request_context import RequestContext
+from services.api.edge.request_context import RequestContext
+from services.api.edge.rpc import Edge, rpc
 
 
 class Aborted(Exception):

@@ -7,7 +7,9 @@ import datetime as dt
 from google.protobuf.json_format import MessageToDict
 
 from cindermesh.db.models import Service
-from services.api.auth import Caller
+from services.api.edge.auth import Caller
+from services.api.edge.microversion import Microversion
+from services.api.edge.request_context import RequestContext
 from services.api.info.operations import (
     ServiceEntry,
     host_matches,
@@ -15,8 +17,6 @@ from services.api.info.operations import (
     service_view,
     zone_states,
 )
-from services.api.microversion import Microversion
-from services.api.request_context import RequestContext
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0)
 

@@ -3,8 +3,13 @@ from __future__ import annotations
 import pytest
 
 from cindermesh.errors import InvalidInput, MalformedUrl, NotAuthenticated, VersionNotSupported
-from services.api.auth import authenticate, check_url_project
-from services.api.microversion import MAX_VERSION, MIN_VERSION, Microversion, parse_microversion
+from services.api.edge.auth import authenticate, check_url_project
+from services.api.edge.microversion import (
+    MAX_VERSION,
+    MIN_VERSION,
+    Microversion,
+    parse_microversion,
+)
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ from cindermesh.db.engine import Database, open_database
 from cindermesh.db.models import Quota, QuotaUsage, Reservation, VolumeType
 from cindermesh.errors import Forbidden, InvalidInput, QuotaExceeded
 from cindermesh.settings import QuotaSettings, Settings
-from services.api.auth import Caller
-from services.api.microversion import Microversion
+from services.api.edge.auth import Caller
+from services.api.edge.microversion import Microversion
+from services.api.edge.request_context import RequestContext
 from services.api.quotas.quota_sets import QuotaEntry, QuotaSets
 from services.api.quotas.servicer import quota_set_struct
-from services.api.request_context import RequestContext
 
 DEFAULTS = QuotaSettings(volumes=10, gigabytes=100, snapshots=7, backups=6, backup_gigabytes=50)
 TARGET = "target-project"

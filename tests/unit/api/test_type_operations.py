@@ -11,9 +11,9 @@ from cindermesh.db.engine import Database, open_database
 from cindermesh.db.models import Volume
 from cindermesh.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cindermesh.settings import Settings
-from services.api.auth import Caller
-from services.api.microversion import MIN_VERSION
-from services.api.request_context import RequestContext
+from services.api.edge.auth import Caller
+from services.api.edge.microversion import MIN_VERSION
+from services.api.edge.request_context import RequestContext
 from services.api.types.body import TypeCreateInput
 from services.api.types.operations import VolumeTypeOperations, type_view
 

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 
 from cindermesh.errors import InvalidInput
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
-from services.api.microversion import MIN_VERSION, Microversion
+from services.api.edge.microversion import MIN_VERSION, Microversion
 from services.api.volumes.body import validate_create
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"

@@ -32,7 +32,7 @@ from cindermesh_pb.api.v1 import version_service_pb2 as version_pb
 from cindermesh_pb.api.v1 import version_service_pb2_grpc as version_pb_grpc
 from cindermesh_pb.api.v1 import volume_service_pb2 as pb
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as pb_grpc
-from services.api.errors import fault_status, map_error
+from services.api.edge.errors import fault_status, map_error
 
 FAULT_404 = '{"itemNotFound": {"code": 404, "message": "Volume missing could not be found."}}'
 TRICKY_NAME = 'a "os_vol_host_attr_host": b'

@@ -12,7 +12,7 @@ import httpx
 
 from cindermesh.build_protos import DESCRIPTOR_SET
 from cindermesh.gateway_api import read_public_api
-from services.api.errors import MAX_MESSAGE_CHARS
+from services.api.edge.errors import MAX_MESSAGE_CHARS
 from tests.unit.gateway.conftest import TRICKY_NAME, Gateway
 
 REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

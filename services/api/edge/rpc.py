@@ -35,12 +35,12 @@ from cindermesh.errors import (
 from cindermesh.settings import Settings
 from cindermesh.shielding import run_to_completion
 from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
-from services.api.auth import Caller, authenticate, check_url_project
 from services.api.clients import UNAVAILABLE_MESSAGE
-from services.api.errors import INTERNAL_MESSAGE, fault_status, map_error
-from services.api.microversion import Microversion, parse_microversion
-from services.api.request_context import RequestContext
-from services.api.request_decoding import Undecodable
+from services.api.edge.auth import Caller, authenticate, check_url_project
+from services.api.edge.errors import INTERNAL_MESSAGE, fault_status, map_error
+from services.api.edge.microversion import Microversion, parse_microversion
+from services.api.edge.request_context import RequestContext
+from services.api.edge.request_decoding import Undecodable
 
 __all__ = ["Edge", "ResponseHeaders", "rpc"]
 

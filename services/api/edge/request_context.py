@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.api.auth import Caller
-from services.api.microversion import Microversion
+from services.api.edge.auth import Caller
+from services.api.edge.microversion import Microversion
 
 __all__ = ["RequestContext"]
 
