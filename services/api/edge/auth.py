@@ -6,14 +6,27 @@ from dataclasses import dataclass
 
 from cindermesh.errors import MalformedUrl, NotAuthenticated
 
-__all__ = ["Caller", "authenticate"]
+__all__ = ["ADMIN_ROLES", "MEMBER_ROLES", "Caller", "authenticate", "check_url_project"]
+
+
+#: The roles of a noauth caller: Cinder's default roles, ``admin`` for configured admins.
+MEMBER_ROLES = frozenset({"member", "reader"})
+ADMIN_ROLES = frozenset({"admin", "member", "reader"})
 
 
 @dataclass(frozen=True)
 class Caller:
+    """Who calls: from the token only (noauth's ``user:project``, or Keystone's token data)."""
+
     user_id: str
     project_id: str
-    is_admin: bool
+    roles: frozenset[str] = MEMBER_ROLES
+    user_domain_id: str = "default"
+    project_domain_id: str = "default"
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
 
 
 def authenticate(token: str | None, admin_users: tuple[str, ...]) -> Caller:
@@ -26,7 +39,8 @@ def authenticate(token: str | None, admin_users: tuple[str, ...]) -> Caller:
         project_id = user_id
     if not user_id or not project_id:
         raise NotAuthenticated("The request you have made requires authentication.")
-    return Caller(user_id=user_id, project_id=project_id, is_admin=user_id in admin_users)
+    roles = ADMIN_ROLES if user_id in admin_users else MEMBER_ROLES
+    return Caller(user_id=user_id, project_id=project_id, roles=roles)
 
 
 def check_url_project(caller: Caller, url_project_id: str) -> None:

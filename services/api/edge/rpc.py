@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 VERSION_HEADER = "openstack-api-version"
 BASE_URL_HEADER = "x-cindermesh-base-url"
 #: The caller of an anonymous RPC (version discovery).
-ANONYMOUS = Caller(user_id="", project_id="", is_admin=False)
+ANONYMOUS = Caller(user_id="", project_id="", roles=frozenset())
 
 
 class Edge:

@@ -34,7 +34,7 @@ from services.api.volumes.body import parse_meta, parse_metadata, parse_update, 
 
 FIELD = "Invalid input for field/attribute"
 KEY_REGEX = "'^[a-zA-Z0-9-_:. /]{1,255}$'"
-CTX = RequestContext(Caller("u", "p", False), MIN_VERSION, "http://h", True)
+CTX = RequestContext(Caller("u", "p"), MIN_VERSION, "http://h", True)
 
 
 def _create(body: dict[str, object]) -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 from google.protobuf.json_format import MessageToDict
 
 from cindermesh.db.models import Service
-from services.api.edge.auth import Caller
+from services.api.edge.auth import ADMIN_ROLES, Caller
 from services.api.edge.microversion import Microversion
 from services.api.edge.request_context import RequestContext
 from services.api.info.operations import (
@@ -22,7 +22,9 @@ NOW = dt.datetime(2026, 1, 1, 12, 0, 0)
 
 
 def _ctx(minor: int) -> RequestContext:
-    return RequestContext(Caller("admin", "p", True), Microversion(3, minor), "http://x", True)
+    return RequestContext(
+        Caller("admin", "p", ADMIN_ROLES), Microversion(3, minor), "http://x", True
+    )
 
 
 def _service(host: str, zone: str, age: float) -> Service:

@@ -15,7 +15,7 @@ from cindermesh.db.engine import Database, open_database
 from cindermesh.db.models import Quota, QuotaUsage, Reservation, VolumeType
 from cindermesh.errors import Forbidden, InvalidInput, QuotaExceeded
 from cindermesh.settings import QuotaSettings, Settings
-from services.api.edge.auth import Caller
+from services.api.edge.auth import ADMIN_ROLES, MEMBER_ROLES, Caller
 from services.api.edge.microversion import Microversion
 from services.api.edge.request_context import RequestContext
 from services.api.quotas.quota_sets import QuotaEntry, QuotaSets
@@ -28,7 +28,9 @@ TARGET = "target-project"
 def _ctx(project: str = TARGET, admin: bool = False, minor: int = 0) -> RequestContext:
     user = "admin" if admin else "u1"
     return RequestContext(
-        caller=Caller(user_id=user, project_id=project, is_admin=admin),
+        caller=Caller(
+            user_id=user, project_id=project, roles=ADMIN_ROLES if admin else MEMBER_ROLES
+        ),
         version=Microversion(3, minor),
         base_url="http://gw",
         project_in_url=True,

@@ -11,14 +11,14 @@ from cindermesh.db.engine import Database, open_database
 from cindermesh.db.models import Volume
 from cindermesh.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cindermesh.settings import Settings
-from services.api.edge.auth import Caller
+from services.api.edge.auth import ADMIN_ROLES, Caller
 from services.api.edge.microversion import MIN_VERSION
 from services.api.edge.request_context import RequestContext
 from services.api.types.body import TypeCreateInput
 from services.api.types.operations import VolumeTypeOperations, type_view
 
-ADMIN = RequestContext(Caller("admin", "p1", True), MIN_VERSION, "http://x", True)
-USER = RequestContext(Caller("u1", "p1", False), MIN_VERSION, "http://x", True)
+ADMIN = RequestContext(Caller("admin", "p1", ADMIN_ROLES), MIN_VERSION, "http://x", True)
+USER = RequestContext(Caller("u1", "p1"), MIN_VERSION, "http://x", True)
 SPECS = {"volume_backend_name": "file-1", "multiattach": "<is> True"}
 
 
