@@ -34,6 +34,7 @@ __all__ = [
     "BackendSettings",
     "DriverKind",
     "GatewaySettings",
+    "PolicySettings",
     "QuotaSettings",
     "SchedulerSettings",
     "Settings",
@@ -161,6 +162,26 @@ class WorkSettings:
 
 
 @dataclass(frozen=True)
+class PolicySettings:
+    """``[policy]``: Cinder's policy rules overridden, rule name -> oslo.policy check string,
+    as in Cinder's ``policy.yaml`` (e.g. ``"volume:delete" = "rule:admin_api"``). The api
+    refuses to start with a rule its table lacks or a check string it cannot parse."""
+
+    rules: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_mapping(cls, values: Any) -> PolicySettings:
+        if not isinstance(values, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+        ):
+            raise ValueError("[policy] maps rule names to check strings")
+        return cls(tuple(values.items()))
+
+    def overrides(self) -> dict[str, str]:
+        return dict(self.rules)
+
+
+@dataclass(frozen=True)
 class BackendSettings:
     """One volume manager process and the backend it drives."""
 
@@ -201,6 +222,7 @@ class Settings:
     backends: tuple[BackendSettings, ...] = (BackendSettings(),)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     work: WorkSettings = field(default_factory=WorkSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
 
     @property
     def db_url(self) -> str:
@@ -270,6 +292,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     for name, value in raw.items():
         if name in sections:
             kwargs[name] = _build(sections[name], value)
+        elif name == "policy":
+            kwargs[name] = PolicySettings.from_mapping(value)
         elif name == "backends":
             kwargs[name] = tuple(_build(BackendSettings, b) for b in value)
         elif name in ("data_dir", "database_url", "host_name"):

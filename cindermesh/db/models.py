@@ -23,7 +23,9 @@ __all__ = [
     "VolumeMetadata",
     "VolumeStatus",
     "VolumeType",
+    "VolumeTypeEncryption",
     "VolumeTypeExtraSpec",
+    "VolumeTypeProject",
     "new_id",
     "utcnow",
 ]
@@ -131,6 +133,34 @@ class VolumeTypeExtraSpec(SQLModel, table=True):
     )
     key: str = Field(primary_key=True, max_length=255)
     value: str = Field(max_length=255)
+
+
+class VolumeTypeProject(SQLModel, table=True):
+    """A project a private volume type is shared with (Cinder's ``volume_type_projects``)."""
+
+    __tablename__ = "volume_type_projects"
+
+    volume_type_id: str = Field(
+        foreign_key="volume_types.id", primary_key=True, max_length=36, ondelete="CASCADE"
+    )
+    project_id: str = Field(primary_key=True, max_length=255)
+
+
+class VolumeTypeEncryption(SQLModel, table=True):
+    """A volume type's encryption (Cinder's ``encryption``): at most one per type."""
+
+    __tablename__ = "volume_type_encryption"
+
+    encryption_id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    volume_type_id: str = Field(
+        foreign_key="volume_types.id", unique=True, max_length=36, ondelete="CASCADE"
+    )
+    provider: str = Field(max_length=255)
+    control_location: str = Field(max_length=255)
+    cipher: str | None = Field(default=None, max_length=255)
+    key_size: int | None = None
+    created_at: NaiveUTC = Field(default_factory=utcnow)
+    updated_at: NaiveUTC | None = None
 
 
 class Quota(SQLModel, table=True):

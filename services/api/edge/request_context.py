@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from services.api.edge.auth import Caller
 from services.api.edge.microversion import Microversion
+from services.api.policy import DEFAULT_ENFORCER, Enforcer
 
 __all__ = ["RequestContext"]
 
@@ -22,6 +23,8 @@ class RequestContext:
     original_path: str = ""
     #: The ``If-Match`` request header, if any.
     if_match: str | None = None
+    #: The policy table the api loaded (Cinder's defaults with the configuration's overrides).
+    policy: Enforcer = DEFAULT_ENFORCER
 
     @property
     def project_id(self) -> str:
