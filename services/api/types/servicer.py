@@ -143,12 +143,7 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
             ]
         )
 
-    @rpc(
-        domain_policy=(
-            "volume_extension:volume_type_access:addProjectAccess",
-            "volume_extension:volume_type_access:removeProjectAccess",
-        )
-    )
+    @rpc()
     async def TypeAction(
         self, request: types_pb2.TypeActionRequest, ctx: RequestContext
     ) -> types_pb2.TypeActionResponse:
