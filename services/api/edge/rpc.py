@@ -4,7 +4,8 @@
 2. A request the gateway could not make valid protobuf of (``request_decoding.Undecodable``:
    a string that is not UTF-8) is refused with Cinder's error for where the bad text was; the
    URL's project is checked against the token's, and the query may name only the request's
-   fields (Cinder's "Invalid filters" otherwise).
+   fields (Cinder's "Invalid filters" otherwise). Then the RPC's policy rule (``policy=``,
+   from ``services.api.policy``'s table) for the caller's project: Cinder's 403 otherwise.
 3. The servicer method: its domain call and its view, given the request and a
    :class:`RequestContext`; a client that hangs up does not cancel it (``run_to_completion``).
 4. Response metadata (Envoy turns it into HTTP headers): ``x-openstack-request-id``,
@@ -41,8 +42,9 @@ from services.api.edge.errors import INTERNAL_MESSAGE, fault_status, map_error
 from services.api.edge.microversion import Microversion, parse_microversion
 from services.api.edge.request_context import RequestContext
 from services.api.edge.request_decoding import Undecodable
+from services.api.policy import Enforcer, authorize, check_rule_name
 
-__all__ = ["Edge", "ResponseHeaders", "rpc"]
+__all__ = ["RPC_POLICIES", "Edge", "ResponseHeaders", "rpc"]
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -56,6 +58,9 @@ VERSION_HEADER = "openstack-api-version"
 BASE_URL_HEADER = "x-cindermesh-base-url"
 #: The caller of an anonymous RPC (version discovery).
 ANONYMOUS = Caller(user_id="", project_id="", roles=frozenset())
+#: Each RPC's policy rules, by ``Servicer.Method``: the edge's (``policy=``) and those the
+#: domain code authorizes (``domain_policy=``); none where Cinder checks none.
+RPC_POLICIES: dict[str, tuple[str | None, tuple[str, ...]]] = {}
 
 
 class Edge:
@@ -65,6 +70,8 @@ class Edge:
         self._admin_users = settings.api.admin_users
         gateway = settings.gateway
         self._default_base_url = f"http://{gateway.host}:{gateway.port}"
+        #: Cinder's policy table with ``[policy]``'s overrides (a bad override fails here).
+        self.policy = Enforcer(settings.policy.overrides())
 
     def caller(self, metadata: dict[str, str], anonymous: bool) -> Caller:
         """The token's caller; anonymous RPCs ignore any token."""
@@ -83,6 +90,7 @@ class Edge:
             project_in_url=bool(url_project),
             original_path=metadata.get("x-envoy-original-path", ""),
             if_match=metadata.get("if-match"),
+            policy=self.policy,
         )
 
 
@@ -91,6 +99,8 @@ def rpc(
     anonymous: bool = False,
     project_field: str = "project_id",
     headers: ResponseHeaders | None = None,
+    policy: str | None = None,
+    domain_policy: str | tuple[str, ...] = (),
 ) -> Callable[
     [Callable[[Any, Req, RequestContext], Awaitable[Resp]]],
     Callable[[Any, Req, Context], Awaitable[Resp]],
@@ -98,11 +108,20 @@ def rpc(
     """One way to write an RPC. The servicer method (of a servicer with an ``_edge``) takes the
     request and the RequestContext and returns its view. ``project_field``: the request field
     holding the URL's project (none when ``anonymous``: served without a token); ``headers``:
-    the response headers the RPC adds, from its context and answer."""
+    the response headers the RPC adds, from its context and answer; ``policy``: the name of
+    Cinder's rule for the call, authorized for the caller's project before the method runs
+    (None only where Cinder checks none); ``domain_policy``: instead, the rule(s) the domain
+    code authorizes itself, where Cinder checks them (after the body's validation or the
+    resource's look-up)."""
+    in_domain = (domain_policy,) if isinstance(domain_policy, str) else domain_policy
+    for name in (policy, *in_domain) if policy is not None else in_domain:
+        check_rule_name(name)
 
     def wrap(
         method: Callable[[Any, Req, RequestContext], Awaitable[Resp]],
     ) -> Callable[[Any, Req, Context], Awaitable[Resp]]:
+        RPC_POLICIES[method.__qualname__] = (policy, in_domain)
+
         @functools.wraps(method)
         async def handler(servicer: Any, request: Req, context: Context) -> Resp:
             edge: Edge = servicer._edge
@@ -122,6 +141,8 @@ def rpc(
                 url_project = "" if anonymous else str(getattr(request, project_field))
                 ctx = edge.request_context(metadata, caller, version, url_project)
                 _refuse_unknown_query(request, ctx.original_path)
+                if policy is not None:
+                    authorize(ctx, policy)
                 # A client that hangs up stops waiting; the work (and its transaction) ends.
                 result = await run_to_completion(method(servicer, request, ctx))
                 added = tuple(headers(ctx, result)) if headers is not None else ()

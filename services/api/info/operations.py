@@ -24,7 +24,7 @@ from cindermesh_pb.api.v1 import info_service_pb2 as info_pb2
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.clients import SchedulerClient
 from services.api.edge.request_context import RequestContext
-from services.api.policy import require_admin
+from services.api.policy import authorize
 from services.api.schema import parse_bool_param
 from services.api.view_values import NULL, format_time, text_or_null
 
@@ -132,7 +132,7 @@ class InfoOperations:
     async def services(
         self, ctx: RequestContext, host: str | None, binary: str | None
     ) -> list[ServiceEntry]:
-        require_admin(ctx, "volume_extension:services:index")
+        authorize(ctx, "volume_extension:services:index")
         now = self._clock()
         try:
             pools: list[scheduler_pb2.PoolInfo] | None = await self._scheduler.get_pools()
@@ -170,7 +170,7 @@ class InfoOperations:
         self, ctx: RequestContext, detail: str, name: str | None
     ) -> list[scheduler_pb2.PoolInfo]:
         """The scheduler's pools; their capabilities only when ``detail`` is true."""
-        require_admin(ctx, "scheduler_extension:scheduler_stats:get_pools")
+        authorize(ctx, "scheduler_extension:scheduler_stats:get_pools")
         with_capabilities = parse_bool_param("detail", detail)
         pools = await self._scheduler.get_pools()
         if name is not None and ctx.version.at_least(28):

@@ -30,7 +30,7 @@ class InfoServicer(info_pb2_grpc.InfoServiceServicer):
             ]
         )
 
-    @rpc()
+    @rpc(policy="volume_extension:services:index")
     async def ListServices(
         self, request: info_pb2.ListServicesRequest, ctx: RequestContext
     ) -> info_pb2.ListServicesResponse:
@@ -41,7 +41,7 @@ class InfoServicer(info_pb2_grpc.InfoServiceServicer):
         )
         return info_pb2.ListServicesResponse(services=[service_view(ctx, e) for e in entries])
 
-    @rpc()
+    @rpc(policy="scheduler_extension:scheduler_stats:get_pools")
     async def GetPools(
         self, request: info_pb2.GetPoolsRequest, ctx: RequestContext
     ) -> info_pb2.GetPoolsResponse:

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db import quota
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Quota, QuotaUsage, VolumeType
-from cindermesh.errors import Forbidden, InvalidInput
+from cindermesh.errors import InvalidInput
 from cindermesh.settings import QuotaSettings
 from services.api import policy
 from services.api.edge.request_context import RequestContext
@@ -243,10 +243,9 @@ class QuotaSets:
 
 
 def _authorize(ctx: RequestContext, target: str, rule: str) -> None:
-    """show: the project's own members or admins; update and delete: admins only."""
-    allowed = ctx.caller.is_admin or (rule == "show" and target == ctx.project_id)
-    if not allowed:
-        raise Forbidden(policy_message(rule))
+    """Cinder's ``volume_extension:quotas:<rule>`` on the target project (by default show:
+    the project's readers or admins; update and delete: admins only)."""
+    policy.authorize(ctx, f"volume_extension:quotas:{rule}", {"project_id": target})
 
 
 async def _type_names(session: AsyncSession) -> list[str]:

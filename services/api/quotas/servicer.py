@@ -39,7 +39,7 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         self._edge = edge
         self._quota_sets = quota_sets
 
-    @rpc()
+    @rpc(policy="volume_extension:quotas:show")
     async def GetQuotaSet(
         self, request: quota_pb2.GetQuotaSetRequest, ctx: RequestContext
     ) -> quota_pb2.QuotaSetResponse:
@@ -53,7 +53,7 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         )
         return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(limits, target))
 
-    @rpc()
+    @rpc(policy="volume_extension:quotas:show")
     async def GetQuotaSetDefaults(
         self, request: quota_pb2.GetQuotaSetDefaultsRequest, ctx: RequestContext
     ) -> quota_pb2.QuotaSetResponse:
@@ -61,7 +61,7 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         defaults = await self._quota_sets.defaults(ctx, target)
         return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(defaults, target))
 
-    @rpc()
+    @rpc(domain_policy="volume_extension:quotas:update")
     async def UpdateQuotaSet(
         self, request: quota_pb2.UpdateQuotaSetRequest, ctx: RequestContext
     ) -> quota_pb2.QuotaSetResponse:
@@ -70,7 +70,7 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         limits = await self._quota_sets.update(ctx, request.target_project_id, body, present)
         return quota_pb2.QuotaSetResponse(quota_set=quota_set_struct(limits, None))
 
-    @rpc()
+    @rpc(policy="volume_extension:quotas:delete")
     async def DeleteQuotaSet(
         self, request: quota_pb2.DeleteQuotaSetRequest, ctx: RequestContext
     ) -> quota_pb2.DeleteQuotaSetResponse:

@@ -32,7 +32,7 @@ from cindermesh.db.models import (
 from cindermesh.errors import Conflict, InvalidInput, NotFound
 from cindermesh_pb.api.v1 import type_service_pb2 as types_pb2
 from services.api.edge.request_context import RequestContext
-from services.api.policy import require_admin
+from services.api.policy import authorize
 from services.api.schema import bool_from_string
 from services.api.types.body import TypeCreateInput, TypeUpdateInput
 from services.api.view_values import NULL, text_or_null
@@ -190,7 +190,7 @@ class VolumeTypeOperations:
             return (await _records(session, [found]))[0]
 
     async def create(self, ctx: RequestContext, request: TypeCreateInput) -> TypeRecord:
-        require_admin(ctx, "volume_extension:type_create")
+        authorize(ctx, "volume_extension:type_create")
         exists = Conflict(f"Volume Type {request.name} already exists.")
         volume_type = VolumeType(
             name=request.name, description=request.description, is_public=request.is_public
@@ -214,7 +214,7 @@ class VolumeTypeOperations:
 
     async def delete(self, ctx: RequestContext, type_id: str) -> None:
         """Refused for the default type and for a type volumes still use."""
-        require_admin(ctx, "volume_extension:type_delete")
+        authorize(ctx, "volume_extension:type_delete")
         async with self._db.session() as session:
             volume_type = (await self._find(session, ctx, type_id)).volume_type
             if volume_type.name == DEFAULT_VOLUME_TYPE:
@@ -233,7 +233,7 @@ class VolumeTypeOperations:
     ) -> TypeRecord:
         """Cinder's ``volume_types.update``: the given fields; a new name must be free (the
         per-type quota resources follow it)."""
-        require_admin(ctx, "volume_extension:type_update")
+        authorize(ctx, "volume_extension:type_update")
         try:
             async with self._db.session() as session:
                 volume_type = await find_type(session, ctx, type_id)

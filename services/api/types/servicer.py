@@ -40,7 +40,7 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
         self._access = TypeAccessOperations(types.db)
         self._encryption = TypeEncryptionOperations(types.db)
 
-    @rpc()
+    @rpc(policy="volume_extension:type_get_all")
     async def ListTypes(
         self, request: types_pb2.ListTypesRequest, ctx: RequestContext
     ) -> types_pb2.ListTypesResponse:
@@ -50,21 +50,21 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
             volume_types=[type_view(ctx, r, access_field=True) for r in records]
         )
 
-    @rpc()
+    @rpc(policy="volume_extension:type_get")
     async def GetDefaultType(
         self, request: types_pb2.GetDefaultTypeRequest, ctx: RequestContext
     ) -> types_pb2.TypeResponse:
         record = await self._types.get_default(ctx)
         return types_pb2.TypeResponse(volume_type=type_view(ctx, record, access_field=False))
 
-    @rpc()
+    @rpc(policy="volume_extension:type_get")
     async def GetType(
         self, request: types_pb2.GetTypeRequest, ctx: RequestContext
     ) -> types_pb2.TypeResponse:
         record = await self._types.get(ctx, request.type_id)
         return types_pb2.TypeResponse(volume_type=type_view(ctx, record, access_field=True))
 
-    @rpc()
+    @rpc(domain_policy="volume_extension:type_create")
     async def CreateType(
         self, request: types_pb2.CreateTypeRequest, ctx: RequestContext
     ) -> types_pb2.TypeResponse:
@@ -73,14 +73,14 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
         view = type_view(ctx, record, access_field=True, qos_field=False)
         return types_pb2.TypeResponse(volume_type=view)
 
-    @rpc()
+    @rpc(policy="volume_extension:type_delete")
     async def DeleteType(
         self, request: types_pb2.DeleteTypeRequest, ctx: RequestContext
     ) -> types_pb2.DeleteTypeResponse:
         await self._types.delete(ctx, request.type_id)
         return types_pb2.DeleteTypeResponse()
 
-    @rpc()
+    @rpc(domain_policy="volume_extension:type_update")
     async def UpdateType(
         self, request: types_pb2.UpdateTypeRequest, ctx: RequestContext
     ) -> types_pb2.TypeResponse:
@@ -89,14 +89,14 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
         view = type_view(ctx, record, access_field=False, qos_field=False)
         return types_pb2.TypeResponse(volume_type=view)
 
-    @rpc()
+    @rpc(policy="volume_extension:types_extra_specs:index")
     async def ListTypeExtraSpecs(
         self, request: types_pb2.TypeExtraSpecsRequest, ctx: RequestContext
     ) -> types_pb2.TypeExtraSpecsResponse:
         specs = await self._specs.list(ctx, request.type_id)
         return types_pb2.TypeExtraSpecsResponse(extra_specs=specs)
 
-    @rpc()
+    @rpc(domain_policy="volume_extension:types_extra_specs:create")
     async def CreateTypeExtraSpecs(
         self, request: types_pb2.TypeExtraSpecsRequest, ctx: RequestContext
     ) -> types_pb2.TypeExtraSpecsResponse:
@@ -106,14 +106,14 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
         )
         return types_pb2.TypeExtraSpecsResponse(extra_specs=specs)
 
-    @rpc()
+    @rpc(policy="volume_extension:types_extra_specs:show")
     async def GetTypeExtraSpec(
         self, request: types_pb2.TypeExtraSpecRequest, ctx: RequestContext
     ) -> struct_pb2.Struct:
         value = await self._specs.get(ctx, request.type_id, request.key)
         return _struct({request.key: value})
 
-    @rpc()
+    @rpc(domain_policy="volume_extension:types_extra_specs:update")
     async def UpdateTypeExtraSpec(
         self, request: types_pb2.TypeExtraSpecRequest, ctx: RequestContext
     ) -> struct_pb2.Struct:
@@ -125,14 +125,14 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
         )
         return _struct(dict(specs))
 
-    @rpc()
+    @rpc(domain_policy="volume_extension:types_extra_specs:delete")
     async def DeleteTypeExtraSpec(
         self, request: types_pb2.TypeExtraSpecRequest, ctx: RequestContext
     ) -> types_pb2.DeleteTypeExtraSpecResponse:
         await self._specs.delete(ctx, request.type_id, request.key)
         return types_pb2.DeleteTypeExtraSpecResponse()
 
-    @rpc()
+    @rpc(policy="volume_extension:volume_type_access:get_all_for_type")
     async def ListTypeAccess(
         self, request: types_pb2.ListTypeAccessRequest, ctx: RequestContext
     ) -> types_pb2.ListTypeAccessResponse:
@@ -143,14 +143,19 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
             ]
         )
 
-    @rpc()
+    @rpc(
+        domain_policy=(
+            "volume_extension:volume_type_access:addProjectAccess",
+            "volume_extension:volume_type_access:removeProjectAccess",
+        )
+    )
     async def TypeAction(
         self, request: types_pb2.TypeActionRequest, ctx: RequestContext
     ) -> types_pb2.TypeActionResponse:
         await self._access.apply(ctx, request.type_id, validate_type_action(request.body))
         return types_pb2.TypeActionResponse()
 
-    @rpc()
+    @rpc(policy="volume_extension:volume_type_encryption:get")
     async def GetTypeEncryption(
         self, request: types_pb2.TypeEncryptionRequest, ctx: RequestContext
     ) -> types_pb2.TypeEncryption:
@@ -164,7 +169,7 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
                 setattr(view, name, value)
         return view
 
-    @rpc()
+    @rpc(domain_policy="volume_extension:volume_type_encryption:create")
     async def CreateTypeEncryption(
         self, request: types_pb2.TypeEncryptionRequest, ctx: RequestContext
     ) -> types_pb2.TypeEncryptionResponse:
@@ -173,14 +178,14 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
         )
         return types_pb2.TypeEncryptionResponse(encryption=_struct(fields))
 
-    @rpc()
+    @rpc(policy="volume_extension:volume_type_encryption:get")
     async def GetTypeEncryptionItem(
         self, request: types_pb2.TypeEncryptionItemRequest, ctx: RequestContext
     ) -> struct_pb2.Struct:
         value = await self._encryption.get_item(ctx, request.type_id, request.key)
         return _struct({request.key: value})
 
-    @rpc()
+    @rpc(domain_policy="volume_extension:volume_type_encryption:update")
     async def UpdateTypeEncryption(
         self, request: types_pb2.TypeEncryptionItemRequest, ctx: RequestContext
     ) -> types_pb2.TypeEncryptionResponse:
@@ -189,7 +194,7 @@ class TypeServicer(types_pb2_grpc.TypeServiceServicer):
         )
         return types_pb2.TypeEncryptionResponse(encryption=_struct(fields))
 
-    @rpc()
+    @rpc(policy="volume_extension:volume_type_encryption:delete")
     async def DeleteTypeEncryption(
         self, request: types_pb2.TypeEncryptionItemRequest, ctx: RequestContext
     ) -> types_pb2.DeleteTypeEncryptionResponse:

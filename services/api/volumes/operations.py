@@ -14,7 +14,7 @@ from cindermesh.errors import BackendUnavailable, InvalidVolume
 from cindermesh.telemetry.tracing import tracer
 from services.api.clients import VolumeManagerClients
 from services.api.edge.request_context import RequestContext
-from services.api.policy import policy_forbidden
+from services.api.policy import authorize
 from services.api.schema import parse_bool_param
 from services.api.volumes.listing import ListPage, ListQuery, list_page
 from services.api.volumes.lookups import find_volume, records_for
@@ -57,8 +57,8 @@ class VolumeOperations:
         """
         parse_bool_param("cascade", cascade)
         forced = parse_bool_param("force", force) if ctx.version.at_least(23) else False
-        if forced and not ctx.caller.is_admin:
-            raise policy_forbidden("volume:force_delete")
+        if forced:
+            authorize(ctx, "volume:force_delete")
         async with self._db.session() as session:
             found = await find_volume(session, ctx, volume_id)
             # Locked: a scheduler placing it meanwhile either wins first or finds it gone.

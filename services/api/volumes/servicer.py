@@ -31,21 +31,21 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         self._volumes = volumes
         self._updates = updates
 
-    @rpc()
+    @rpc(policy="volume:create")
     async def CreateVolume(
         self, request: api_pb2.CreateVolumeRequest, ctx: RequestContext
     ) -> api_pb2.VolumeResponse:
         record = await self._create_flow.run(ctx, request.volume)
         return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
 
-    @rpc()
+    @rpc(policy="volume:get")
     async def GetVolume(
         self, request: api_pb2.GetVolumeRequest, ctx: RequestContext
     ) -> api_pb2.VolumeResponse:
         record = await self._volumes.get(ctx, request.volume_id)
         return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=True))
 
-    @rpc()
+    @rpc(policy="volume:get_all")
     async def ListVolumes(
         self, request: api_pb2.ListVolumesRequest, ctx: RequestContext
     ) -> api_pb2.ListVolumeSummariesResponse:
@@ -56,7 +56,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         _paginate(response, ctx, page, "volumes")
         return response
 
-    @rpc()
+    @rpc(policy="volume:get_all")
     async def ListVolumesDetail(
         self, request: api_pb2.ListVolumesRequest, ctx: RequestContext
     ) -> api_pb2.ListVolumesResponse:
@@ -67,7 +67,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         _paginate(response, ctx, page, "volumes/detail")
         return response
 
-    @rpc()
+    @rpc(policy="volume:update")
     async def UpdateVolume(
         self, request: api_pb2.UpdateVolumeRequest, ctx: RequestContext
     ) -> api_pb2.VolumeResponse:
@@ -75,20 +75,20 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         record = await self._updates.update(ctx, request.volume_id, change)
         return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
 
-    @rpc(headers=metadata_etag_header)
+    @rpc(policy="volume:get_volume_metadata", headers=metadata_etag_header)
     async def GetVolumeMetadata(
         self, request: api_pb2.VolumeMetadataRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataResponse:
         metadata = await self._updates.get_metadata(ctx, request.volume_id)
         return api_pb2.VolumeMetadataResponse(metadata=metadata)
 
-    @rpc()
+    @rpc(policy="volume:create_volume_metadata")
     async def CreateVolumeMetadata(
         self, request: api_pb2.VolumeMetadataRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataResponse:
         return await self._set_metadata(request, ctx, replace=False)
 
-    @rpc()
+    @rpc(policy="volume:update_volume_metadata")
     async def ReplaceVolumeMetadata(
         self, request: api_pb2.VolumeMetadataRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataResponse:
@@ -101,14 +101,14 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         metadata = await self._updates.set_metadata(ctx, request.volume_id, wanted, replace)
         return api_pb2.VolumeMetadataResponse(metadata=metadata)
 
-    @rpc()
+    @rpc(policy="volume:get_volume_metadata")
     async def GetVolumeMetadataItem(
         self, request: api_pb2.VolumeMetadataItemRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataItemResponse:
         key, value = await self._updates.get_item(ctx, request.volume_id, request.key)
         return api_pb2.VolumeMetadataItemResponse(meta={key: value})
 
-    @rpc()
+    @rpc(policy="volume:update_volume_metadata")
     async def UpdateVolumeMetadataItem(
         self, request: api_pb2.VolumeMetadataItemRequest, ctx: RequestContext
     ) -> api_pb2.VolumeMetadataItemResponse:
@@ -116,14 +116,14 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         await self._updates.set_item(ctx, request.volume_id, key, value)
         return api_pb2.VolumeMetadataItemResponse(meta={key: value})
 
-    @rpc()
+    @rpc(policy="volume:delete_volume_metadata")
     async def DeleteVolumeMetadataItem(
         self, request: api_pb2.VolumeMetadataItemRequest, ctx: RequestContext
     ) -> api_pb2.DeleteVolumeMetadataItemResponse:
         await self._updates.delete_item(ctx, request.volume_id, request.key)
         return api_pb2.DeleteVolumeMetadataItemResponse()
 
-    @rpc()
+    @rpc(policy="volume:delete")
     async def DeleteVolume(
         self, request: api_pb2.DeleteVolumeRequest, ctx: RequestContext
     ) -> api_pb2.DeleteVolumeResponse:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cindermesh.db.models import Volume
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from services.api.edge.request_context import RequestContext
+from services.api.policy import allowed
 from services.api.view_values import NULL, format_time, text_or_null
 
 __all__ = ["VolumeRecord", "volume_links", "volume_summary", "volume_view"]
@@ -79,9 +80,12 @@ def volume_view(ctx: RequestContext, record: VolumeRecord, extended: bool) -> ap
     if ctx.version.at_least(65):
         view.consumes_quota = True
     if extended:
-        view.os_vol_tenant_attr_tenant_id.CopyFrom(text_or_null(volume.project_id))
-        if admin:
+        # Cinder's view extensions, each behind its policy (checked for the caller's project).
+        if allowed(ctx, "volume_extension:volume_tenant_attribute"):
+            view.os_vol_tenant_attr_tenant_id.CopyFrom(text_or_null(volume.project_id))
+        if allowed(ctx, "volume_extension:volume_host_attribute"):
             view.os_vol_host_attr_host.CopyFrom(text_or_null(volume.host))
+        if allowed(ctx, "volume_extension:volume_mig_status_attribute"):
             view.os_vol_mig_status_attr_migstat.CopyFrom(NULL)
             view.os_vol_mig_status_attr_name_id.CopyFrom(NULL)
     return view
