@@ -30,16 +30,25 @@ class Caller:
 
 
 def authenticate(token: str | None, admin_users: tuple[str, ...]) -> Caller:
+    """``user:project`` with the user's configured roles; ``user:project:roles`` narrows them
+    to the comma-separated ``roles`` (``u1:p:reader``: a reader only; ``u1:p:``: no role),
+    never beyond them (401 otherwise)."""
     if not token or not token.isascii() or not token.isprintable():
         # A token is printable ASCII (gRPC hands over other bytes as Latin-1).
         raise NotAuthenticated("The request you have made requires authentication.")
     user_id, sep, project_id = token.partition(":")
+    project_id, narrowed, named_roles = project_id.partition(":")
     if not sep:
         # Cinder's noauth takes a bare token as both user and project.
         project_id = user_id
     if not user_id or not project_id:
         raise NotAuthenticated("The request you have made requires authentication.")
     roles = ADMIN_ROLES if user_id in admin_users else MEMBER_ROLES
+    if narrowed:
+        asked = frozenset(role for role in named_roles.split(",") if role)
+        if not asked <= roles:
+            raise NotAuthenticated("The request you have made requires authentication.")
+        roles = asked
     return Caller(user_id=user_id, project_id=project_id, roles=roles)
 
 
