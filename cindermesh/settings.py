@@ -34,6 +34,7 @@ __all__ = [
     "BackendSettings",
     "DriverKind",
     "GatewaySettings",
+    "KeystoneAuthtokenSettings",
     "PolicySettings",
     "QuotaSettings",
     "SchedulerSettings",
@@ -126,6 +127,59 @@ class ApiSettings:
     admin_users: tuple[str, ...] = ("admin",)
     #: The zone given to volumes created without one (Cinder's ``default_availability_zone``).
     default_availability_zone: str = "nova"
+    #: Cinder's ``auth_strategy``: ``noauth`` (the one-machine default: ``X-Auth-Token:
+    #: user:project``, anyone can forge it) or ``keystone`` (tokens validated against the
+    #: Keystone of ``[keystone_authtoken]``).
+    auth_strategy: str = "noauth"
+
+    def __post_init__(self) -> None:
+        if self.auth_strategy not in ("noauth", "keystone"):
+            raise ValueError(
+                f"api.auth_strategy must be 'noauth' or 'keystone', not {self.auth_strategy!r}"
+            )
+
+
+@dataclass(frozen=True)
+class KeystoneAuthtokenSettings:
+    """How the api validates Keystone tokens (``auth_strategy = "keystone"``), with
+    keystonemiddleware's ``[keystone_authtoken]`` option names. The service user (``username``
+    ...) validates callers' tokens with its own token, obtained by password."""
+
+    #: The Identity API given to clients in ``WWW-Authenticate`` (empty: ``auth_url``).
+    www_authenticate_uri: str = ""
+    #: Keystone's Identity API, e.g. ``http://127.0.0.1:5000/v3`` (``/v3`` optional).
+    auth_url: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    project_name: str = "service"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    #: Seconds a validated (or refused) token is remembered; never past the token's expiry.
+    token_cache_time: int = 300
+    #: Seconds for one request to Keystone (keystonemiddleware's ``http_connect_timeout``);
+    #: Keystone slower or unreachable answers 503.
+    http_connect_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.token_cache_time < 0 or self.http_connect_timeout <= 0:
+            raise ValueError(
+                "keystone_authtoken.token_cache_time must be >= 0 and "
+                "keystone_authtoken.http_connect_timeout > 0"
+            )
+
+    def check_complete(self) -> None:
+        """What ``auth_strategy = "keystone"`` needs: a Keystone and a service user."""
+        missing = [
+            name
+            for name in ("auth_url", "username", "password", "project_name")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ValueError(
+                "api.auth_strategy = 'keystone' needs keystone_authtoken." + ", ".join(missing)
+            )
+        if not self.auth_url.startswith(("http://", "https://")):
+            raise ValueError("keystone_authtoken.auth_url must be an http(s) URL")
 
 
 @dataclass(frozen=True)
@@ -223,6 +277,11 @@ class Settings:
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     work: WorkSettings = field(default_factory=WorkSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    keystone_authtoken: KeystoneAuthtokenSettings = field(default_factory=KeystoneAuthtokenSettings)
+
+    def __post_init__(self) -> None:
+        if self.api.auth_strategy == "keystone":
+            self.keystone_authtoken.check_complete()
 
     @property
     def db_url(self) -> str:
@@ -287,6 +346,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "scheduler": SchedulerSettings,
         "quotas": QuotaSettings,
         "work": WorkSettings,
+        "keystone_authtoken": KeystoneAuthtokenSettings,
     }
     kwargs: dict[str, Any] = {}
     for name, value in raw.items():

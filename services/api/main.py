@@ -24,6 +24,8 @@ from cindermesh_pb.api.v1 import (
     volume_service_pb2_grpc,
 )
 from services.api.clients import SchedulerClient, VolumeManagerClients
+from services.api.edge.auth import Authenticator, NoAuth
+from services.api.edge.keystone import KeystoneAuth
 from services.api.edge.request_decoding import RequestDecodingInterceptor, quiet_header_decoding
 from services.api.edge.rpc import Edge
 from services.api.info.operations import InfoOperations
@@ -51,7 +53,8 @@ async def serve(settings: Settings) -> None:
     await db.create_schema()
     scheduler = SchedulerClient(f"{settings.scheduler.host}:{settings.scheduler.port}")
     managers = VolumeManagerClients()
-    edge = Edge(settings)
+    authenticator = _authenticator(settings)
+    edge = Edge(settings, authenticator)
     volumes = VolumeServicer(
         edge,
         CreateVolumeFlow(db, settings, scheduler),
@@ -93,12 +96,20 @@ async def serve(settings: Settings) -> None:
     async def on_stop() -> None:
         await scheduler.close()
         await managers.close()
+        await authenticator.close()
 
     try:
         await serve_until_signal(server, f"{settings.api.host}:{settings.api.port}", on_stop)
     finally:
         await db.close()
         provider.shutdown()
+
+
+def _authenticator(settings: Settings) -> Authenticator:
+    """Cinder's ``auth_strategy``: Keystone tokens, or noauth's ``user:project``."""
+    if settings.api.auth_strategy == "keystone":
+        return KeystoneAuth(settings.keystone_authtoken)
+    return NoAuth(settings.api.admin_users)
 
 
 def main() -> None:

@@ -1,12 +1,24 @@
-"""Cinder's noauth, made safe: ``X-Auth-Token: user:project``; admins only by configuration."""
+"""Who calls. An :class:`Authenticator` turns the ``X-Auth-Token`` into a :class:`Caller`:
+:class:`NoAuth` is Cinder's noauth, made safe (``X-Auth-Token: user:project``; admins only by
+configuration); ``services.api.edge.keystone.KeystoneAuth`` validates Keystone tokens."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cindermesh.errors import MalformedUrl, NotAuthenticated
 
-__all__ = ["ADMIN_ROLES", "MEMBER_ROLES", "Caller", "authenticate", "check_url_project"]
+__all__ = [
+    "ADMIN_ROLES",
+    "MEMBER_ROLES",
+    "Authenticator",
+    "Caller",
+    "NoAuth",
+    "authenticate",
+    "check_url_project",
+]
 
 
 #: The roles of a noauth caller: Cinder's default roles, ``admin`` for configured admins.
@@ -50,6 +62,35 @@ def authenticate(token: str | None, admin_users: tuple[str, ...]) -> Caller:
             raise NotAuthenticated("The request you have made requires authentication.")
         roles = asked
     return Caller(user_id=user_id, project_id=project_id, roles=roles)
+
+
+class Authenticator(Protocol):
+    """The edge's way to a caller; ``challenge`` is the response headers of a 401."""
+
+    @property
+    def challenge(self) -> Sequence[tuple[str, str]]: ...
+
+    async def caller(self, token: str | None) -> Caller:
+        """The token's caller; ``NotAuthenticated`` (401) if none, ``BackendUnavailable``
+        (503) if the token cannot be checked now."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class NoAuth:
+    """Cinder's noauth: the token names the caller (:func:`authenticate`)."""
+
+    challenge: Sequence[tuple[str, str]] = ()
+
+    def __init__(self, admin_users: tuple[str, ...]) -> None:
+        self._admin_users = admin_users
+
+    async def caller(self, token: str | None) -> Caller:
+        return authenticate(token, self._admin_users)
+
+    async def close(self) -> None:
+        return None
 
 
 def check_url_project(caller: Caller, url_project_id: str) -> None:

@@ -1,6 +1,7 @@
 """The api's gRPC edge: one decorator (:func:`rpc`) puts every public RPC through the same steps.
 
-1. The caller from ``X-Auth-Token``, then the microversion from ``OpenStack-API-Version``.
+1. The caller from ``X-Auth-Token`` (the configured ``Authenticator``: noauth or Keystone; a
+   401 carries its ``WWW-Authenticate``), then the microversion from ``OpenStack-API-Version``.
 2. A request the gateway could not make valid protobuf of (``request_decoding.Undecodable``:
    a string that is not UTF-8) is refused with Cinder's error for where the bad text was; the
    URL's project is checked against the token's, and the query may name only the request's
@@ -31,13 +32,14 @@ from cindermesh.errors import (
     BackendUnavailable,
     CindermeshError,
     InvalidInput,
+    NotAuthenticated,
     VersionNotSupported,
 )
 from cindermesh.settings import Settings
 from cindermesh.shielding import run_to_completion
 from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
 from services.api.clients import UNAVAILABLE_MESSAGE
-from services.api.edge.auth import Caller, authenticate, check_url_project
+from services.api.edge.auth import Authenticator, Caller, NoAuth, check_url_project
 from services.api.edge.errors import INTERNAL_MESSAGE, fault_status, map_error
 from services.api.edge.microversion import Microversion, parse_microversion
 from services.api.edge.request_context import RequestContext
@@ -66,18 +68,22 @@ RPC_POLICIES: dict[str, tuple[str | None, tuple[str, ...]]] = {}
 class Edge:
     """What every RPC's edge needs from the configuration."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._admin_users = settings.api.admin_users
+    def __init__(self, settings: Settings, authenticator: Authenticator | None = None) -> None:
+        self._auth = authenticator or NoAuth(settings.api.admin_users)
         gateway = settings.gateway
         self._default_base_url = f"http://{gateway.host}:{gateway.port}"
         #: Cinder's policy table with ``[policy]``'s overrides (a bad override fails here).
         self.policy = Enforcer(settings.policy.overrides())
 
-    def caller(self, metadata: dict[str, str], anonymous: bool) -> Caller:
+    async def caller(self, metadata: dict[str, str], anonymous: bool) -> Caller:
         """The token's caller; anonymous RPCs ignore any token."""
         if anonymous:
             return ANONYMOUS
-        return authenticate(metadata.get("x-auth-token"), self._admin_users)
+        return await self._auth.caller(metadata.get("x-auth-token"))
+
+    def error_headers(self, error: CindermeshError) -> Sequence[tuple[str, str]]:
+        """The authenticator's challenge (``WWW-Authenticate``) on a 401."""
+        return self._auth.challenge if isinstance(error, NotAuthenticated) else ()
 
     def request_context(
         self, metadata: dict[str, str], caller: Caller, version: Microversion, url_project: str
@@ -128,7 +134,7 @@ def rpc(
             metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
             echo: str | None = None
             try:
-                caller = edge.caller(metadata, anonymous)
+                caller = await edge.caller(metadata, anonymous)
                 requested = metadata.get(VERSION_HEADER)
                 try:
                     version = parse_microversion(requested)
@@ -147,7 +153,7 @@ def rpc(
                 result = await run_to_completion(method(servicer, request, ctx))
                 added = tuple(headers(ctx, result)) if headers is not None else ()
             except CindermeshError as error:
-                await _abort(context, error, error.message, echo)
+                await _abort(context, error, error.message, echo, edge.error_headers(error))
             except DBAPIError as error:
                 # The database is unreachable or locked past the busy timeout: Cinder's 503.
                 log.warning("database unavailable: %s", error.orig)
@@ -185,7 +191,13 @@ def _common_headers(version: str | None) -> list[tuple[str, str]]:
     return headers
 
 
-async def _abort(context: Context, error: Exception, message: str, version: str | None) -> NoReturn:
-    await context.send_initial_metadata(_common_headers(version))
+async def _abort(
+    context: Context,
+    error: Exception,
+    message: str,
+    version: str | None,
+    extra: Sequence[tuple[str, str]] = (),
+) -> NoReturn:
+    await context.send_initial_metadata((*_common_headers(version), *extra))
     status = fault_status(map_error(error), message)
     await context.abort(status.code, status.details, status.trailing_metadata)
