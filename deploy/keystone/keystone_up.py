@@ -240,10 +240,11 @@ class Keystone:
 
     def authtoken_toml(self) -> str:
         """cindermesh's configuration for this Keystone (``auth_strategy = "keystone"``)."""
-        return f"""[api]
-auth_strategy = "keystone"
+        return f'[api]\nauth_strategy = "keystone"\n\n{self.authtoken_section()}'
 
-[keystone_authtoken]
+    def authtoken_section(self) -> str:
+        """cindermesh's ``[keystone_authtoken]`` section for this Keystone."""
+        return f"""[keystone_authtoken]
 www_authenticate_uri = "{self.url}"
 auth_url = "{self.auth_url}"
 username = "{self.service_username}"
