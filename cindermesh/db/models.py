@@ -14,7 +14,10 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "DEFAULT_VOLUME_TYPE",
+    "QosSpecs",
+    "QosSpecsItem",
     "Quota",
+    "QuotaClass",
     "QuotaUsage",
     "Reservation",
     "Service",
@@ -122,6 +125,8 @@ class VolumeType(SQLModel, table=True):
     name: str = Field(unique=True, max_length=255)
     description: str | None = Field(default=None, max_length=255)
     is_public: bool = True
+    #: The QoS specs associated with the type (``qos_specs.id``), if any.
+    qos_specs_id: str | None = Field(default=None, max_length=36, index=True)
     created_at: NaiveUTC = Field(default_factory=utcnow)
 
 
@@ -161,6 +166,42 @@ class VolumeTypeEncryption(SQLModel, table=True):
     key_size: int | None = None
     created_at: NaiveUTC = Field(default_factory=utcnow)
     updated_at: NaiveUTC | None = None
+
+
+class QosSpecs(SQLModel, table=True):
+    """Named QoS specs (Cinder's ``quality_of_service_specs`` root row) and their consumer."""
+
+    __tablename__ = "qos_specs"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(unique=True, max_length=255)
+    #: ``front-end``, ``back-end`` or ``both``.
+    consumer: str = Field(max_length=255)
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveUTC | None = None
+
+
+class QosSpecsItem(SQLModel, table=True):
+    """One key of QoS specs (a value may be null, as Cinder stores it)."""
+
+    __tablename__ = "qos_specs_items"
+
+    specs_id: str = Field(
+        foreign_key="qos_specs.id", primary_key=True, max_length=36, ondelete="CASCADE"
+    )
+    key: str = Field(primary_key=True, max_length=255)
+    value: str | None = Field(default=None, max_length=255)
+
+
+class QuotaClass(SQLModel, table=True):
+    """A quota class's hard limit for one resource; the ``default`` class's limits are every
+    project's defaults (over the configured ones)."""
+
+    __tablename__ = "quota_classes"
+
+    class_name: str = Field(primary_key=True, max_length=255)
+    resource: str = Field(primary_key=True, max_length=255)
+    hard_limit: int
 
 
 class Quota(SQLModel, table=True):
@@ -204,5 +245,35 @@ class Service(SQLModel, table=True):
     #: gRPC address of its VolumeManager.
     address: str = Field(max_length=255)
     availability_zone: str = Field(max_length=255)
+    #: Cinder's ``os-services`` state: an operator disabled it (with an optional reason), or
+    #: froze it (``freeze``/``thaw``; a frozen service is also disabled, reason ``frozen``).
+    disabled: bool = False
+    disabled_reason: str | None = Field(default=None, max_length=255)
+    frozen: bool = False
     created_at: NaiveUTC = Field(default_factory=utcnow)
     updated_at: NaiveUTC = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """A user message (Cinder's ``messages``): what went wrong with a user's asynchronous
+    request, in Cinder's predefined words (``cindermesh.db.messages``)."""
+
+    __tablename__ = "messages"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    project_id: str = Field(index=True, max_length=255)
+    request_id: str | None = Field(default=None, max_length=255)
+    #: ``VOLUME``, ``VOLUME_SNAPSHOT``, ``VOLUME_BACKUP``.
+    resource_type: str | None = Field(default=None, max_length=36)
+    resource_uuid: str | None = Field(default=None, max_length=255, index=True)
+    #: ``ERROR``, ``WARNING``, ``INFO``.
+    message_level: str = Field(max_length=255)
+    #: ``VOLUME_<resource type>_<action id>_<detail id>``.
+    event_id: str = Field(max_length=255)
+    action_id: str | None = Field(default=None, max_length=10)
+    detail_id: str | None = Field(default=None, max_length=10)
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
+    #: Cinder's ``expires_at`` (shown as ``guaranteed_until``).
+    expires_at: NaiveUTC | None = None
+    #: Deleted by its user: kept (as Cinder's soft delete), never shown.
+    deleted: bool = False

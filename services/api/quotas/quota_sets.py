@@ -1,7 +1,9 @@
 """Quota sets and limits: Cinder's ``os-quota-sets`` and ``limits`` controllers, as plain data.
 
-A project's limit for a resource is its own ``quotas`` row, else the configured default
-(``-1`` for the per-volume-type resources). The resources are Cinder's: the fixed ones, and
+A project's limit for a resource is its own ``quotas`` row, else the ``default`` quota class's
+row (``quota_classes``, Cinder's ``use_default_quota_class``), else the configured default
+(``-1`` for the per-volume-type resources). A quota class's limit is its own row, else the same
+default. The resources are Cinder's: the fixed ones, and
 ``volumes_<type>``, ``gigabytes_<type>``, ``snapshots_<type>`` for every volume type in the
 database. Usage comes from ``quota_usages`` (``in_use`` and ``reserved``).
 
@@ -19,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import quota
 from cindermesh.db.engine import Database
-from cindermesh.db.models import Quota, QuotaUsage, VolumeType
+from cindermesh.db.models import Quota, QuotaClass, QuotaUsage, VolumeType
 from cindermesh.errors import InvalidInput
 from cindermesh.settings import QuotaSettings
 from services.api import policy
@@ -27,8 +29,11 @@ from services.api.edge.request_context import RequestContext
 from services.api.schema import (
     JsonValue,
     check_non_empty,
+    check_pattern,
     check_present,
     check_string_length,
+    check_type,
+    invalid_field,
     invalid_input,
     require_object,
     strict_bool,
@@ -36,6 +41,7 @@ from services.api.schema import (
 )
 
 __all__ = [
+    "DEFAULT_QUOTA_CLASS",
     "AbsoluteLimits",
     "QuotaEntry",
     "QuotaSets",
@@ -44,6 +50,7 @@ __all__ = [
     "parse_usage_flag",
     "policy_message",
     "resource_names",
+    "validate_class_update",
     "validate_update",
 ]
 
@@ -62,6 +69,10 @@ PER_TYPE_PARTS = ("volumes", "gigabytes", "snapshots")
 NON_QUOTA_KEYS = ("tenant_id", "id")
 MAX_LIMIT = 2147483647
 MAX_PROJECT_ID_LENGTH = 255
+#: The quota class whose limits are every project's defaults (Cinder's ``_DEFAULT_QUOTA_NAME``).
+DEFAULT_QUOTA_CLASS = "default"
+#: ``parameter_types.quota_class_set``'s value pattern (strings of digits).
+CLASS_VALUE_PATTERN = "^[0-9]*$"
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,46 @@ def validate_update(quota_set: JsonValue, present: bool, known: Sequence[str]) -
     return limits
 
 
+def _number(value: int | str) -> int | float | None:
+    """Cinder's validator reads a string's number for ``minimum`` and ``maximum``."""
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+
+
+def _class_limit(key: str, value: JsonValue) -> int:
+    """One value of ``parameter_types.quota_class_set``: an integer or a digit string, at
+    least -1 and at most ``MAX_LIMIT``, in jsonschema's keyword order."""
+    check_type(key, value, ("integer", "string"))
+    assert isinstance(value, int | str)
+    check_pattern(key, value, CLASS_VALUE_PATTERN)
+    number = _number(value)
+    if number is not None and number < quota.UNLIMITED:
+        raise invalid_field(key, value, f"{number!r} is less than the minimum of -1")
+    check_non_empty(key, value)
+    if number is not None and number > MAX_LIMIT:
+        raise invalid_field(key, value, f"{number!r} is greater than the maximum of {MAX_LIMIT}")
+    return int(value)
+
+
+def validate_class_update(
+    quota_class_set: JsonValue, present: bool, known: Sequence[str]
+) -> dict[str, int]:
+    """Cinder's quota class update schema: ``quota_class_set`` required, an object; its format
+    check names every unknown key first, then each value is checked. Returns the limits to
+    set."""
+    check_present(present, "quota_class_set")
+    quota_class_set = require_object("quota_class_set", quota_class_set)
+    bad_keys = [key for key in quota_class_set if key not in known]
+    if bad_keys:
+        raise invalid_input(f"Bad key(s) in quota class set: {', '.join(bad_keys)}")
+    return {key: _class_limit(key, value) for key, value in quota_class_set.items()}
+
+
 def check_not_below_usage(limits: Mapping[str, int], usages: Mapping[str, QuotaEntry]) -> None:
     """A new limit may not be below ``in_use + reserved`` (except -1 and
     ``per_volume_gigabytes``, which counts nothing)."""
@@ -170,7 +221,31 @@ class QuotaSets:
         _authorize(ctx, target, "show")
         async with self._db.read() as session:
             names = resource_names(await _type_names(session))
-        return self._default_limits(names)
+            return await self._default_limits(session, names)
+
+    async def class_limits(self, class_name: str) -> dict[str, int]:
+        """A quota class's limits (admins: the servicer's edge checks the policy)."""
+        async with self._db.read() as session:
+            return await self._class_limits(session, class_name)
+
+    async def update_class(
+        self, ctx: RequestContext, class_name: str, quota_class_set: JsonValue, present: bool
+    ) -> dict[str, int]:
+        """Sets some limits of a class (admins; no usage to compare with); answers all of
+        them."""
+        async with self._db.session() as session:
+            names = resource_names(await _type_names(session))
+            limits = validate_class_update(quota_class_set, present, names)
+            policy.authorize(ctx, "volume_extension:quota_classes:update")
+            check_string_length("quota_class_name", class_name, MAX_PROJECT_ID_LENGTH)
+            for key, limit in limits.items():
+                row = await session.get(QuotaClass, (class_name, key))
+                if row is None:
+                    session.add(QuotaClass(class_name=class_name, resource=key, hard_limit=limit))
+                else:
+                    row.hard_limit = limit
+            await session.flush()
+            return await self._class_limits(session, class_name)
 
     async def update(
         self, ctx: RequestContext, target: str, quota_set: JsonValue, present: bool
@@ -221,13 +296,21 @@ class QuotaSets:
             total_backup_gigabytes_used=entries["backup_gigabytes"].in_use,
         )
 
-    def _default_limits(self, names: Sequence[str]) -> dict[str, int]:
-        defaults = quota.default_limits(self._defaults)
-        return {name: defaults.get(name, quota.UNLIMITED) for name in names}
+    async def _default_limits(self, session: AsyncSession, names: Sequence[str]) -> dict[str, int]:
+        """The ``default`` class's limits over the configured ones (-1 per type)."""
+        configured = quota.default_limits(self._defaults)
+        defaults = {name: configured.get(name, quota.UNLIMITED) for name in names}
+        defaults.update(await _class_rows(session, DEFAULT_QUOTA_CLASS, defaults))
+        return defaults
+
+    async def _class_limits(self, session: AsyncSession, class_name: str) -> dict[str, int]:
+        limits = await self._default_limits(session, resource_names(await _type_names(session)))
+        limits.update(await _class_rows(session, class_name, limits))
+        return limits
 
     async def _entries(self, session: AsyncSession, target: str) -> dict[str, QuotaEntry]:
         names = resource_names(await _type_names(session))
-        limits = self._default_limits(names)
+        limits = await self._default_limits(session, names)
         rows = await session.exec(select(Quota).where(Quota.project_id == target))
         limits.update({row.resource: row.hard_limit for row in rows if row.resource in limits})
         usages = await _usages(session, target)
@@ -250,6 +333,14 @@ def _authorize(ctx: RequestContext, target: str, rule: str) -> None:
 
 async def _type_names(session: AsyncSession) -> list[str]:
     return list(await session.exec(select(VolumeType.name).order_by(col(VolumeType.name))))
+
+
+async def _class_rows(
+    session: AsyncSession, class_name: str, known: Mapping[str, int]
+) -> dict[str, int]:
+    """A class's own limits, of the resources in ``known``."""
+    rows = await session.exec(select(QuotaClass).where(QuotaClass.class_name == class_name))
+    return {row.resource: row.hard_limit for row in rows if row.resource in known}
 
 
 async def _usages(session: AsyncSession, project_id: str) -> dict[str, QuotaEntry]:

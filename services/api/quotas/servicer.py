@@ -1,4 +1,5 @@
-"""The public QuotaService: quota sets and limits, each RPC through the edge to QuotaSets."""
+"""The public QuotaService: quota sets, quota classes and limits, each RPC through the edge to
+QuotaSets."""
 
 from __future__ import annotations
 
@@ -76,6 +77,23 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
     ) -> quota_pb2.DeleteQuotaSetResponse:
         await self._quota_sets.delete(ctx, request.target_project_id)
         return quota_pb2.DeleteQuotaSetResponse()
+
+    @rpc(policy="volume_extension:quota_classes:get")
+    async def GetQuotaClassSet(
+        self, request: quota_pb2.GetQuotaClassSetRequest, ctx: RequestContext
+    ) -> quota_pb2.QuotaClassSetResponse:
+        limits = await self._quota_sets.class_limits(request.class_name)
+        struct = quota_set_struct(limits, request.class_name)
+        return quota_pb2.QuotaClassSetResponse(quota_class_set=struct)
+
+    @rpc(domain_policy="volume_extension:quota_classes:update")
+    async def UpdateQuotaClassSet(
+        self, request: quota_pb2.UpdateQuotaClassSetRequest, ctx: RequestContext
+    ) -> quota_pb2.QuotaClassSetResponse:
+        present = request.HasField("quota_class_set")
+        body = to_python(request.quota_class_set) if present else None
+        limits = await self._quota_sets.update_class(ctx, request.class_name, body, present)
+        return quota_pb2.QuotaClassSetResponse(quota_class_set=quota_set_struct(limits, None))
 
     @rpc(project_field="url_project_id")
     async def GetLimits(

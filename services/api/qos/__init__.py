@@ -1,0 +1,1 @@
+"""QoS specs: Cinder's /qos-specs."""
