@@ -14,6 +14,8 @@ from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.api.v1 import (
     info_service_pb2,
     info_service_pb2_grpc,
+    message_service_pb2,
+    message_service_pb2_grpc,
     quota_service_pb2,
     quota_service_pb2_grpc,
     type_service_pb2,
@@ -28,9 +30,12 @@ from services.api.edge.auth import Authenticator, NoAuth
 from services.api.edge.keystone import KeystoneAuth
 from services.api.edge.request_decoding import RequestDecodingInterceptor, quiet_header_decoding
 from services.api.edge.rpc import Edge
+from services.api.info.admin import AdminOperations
 from services.api.info.operations import InfoOperations
 from services.api.info.servicer import InfoServicer
 from services.api.info.versions import VersionServicer
+from services.api.messages.operations import MessageOperations
+from services.api.messages.servicer import MessageServicer
 from services.api.quotas.quota_sets import QuotaSets
 from services.api.quotas.servicer import QuotaServicer
 from services.api.types.operations import VolumeTypeOperations
@@ -62,7 +67,10 @@ async def serve(settings: Settings) -> None:
         VolumeUpdates(db),
     )
     types = TypeServicer(edge, VolumeTypeOperations(db))
-    info = InfoServicer(edge, InfoOperations(db, settings, scheduler))
+    info = InfoServicer(
+        edge, InfoOperations(db, settings, scheduler), AdminOperations(db, settings, scheduler)
+    )
+    messages = MessageServicer(edge, MessageOperations(db))
     quotas = QuotaServicer(edge, QuotaSets(db, settings.quotas))
 
     # The public services, each registered explicitly; the gateway transcodes every service
@@ -75,6 +83,7 @@ async def serve(settings: Settings) -> None:
         quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(quotas, server)
         type_service_pb2_grpc.add_TypeServiceServicer_to_server(types, server)
         info_service_pb2_grpc.add_InfoServiceServicer_to_server(info, server)
+        message_service_pb2_grpc.add_MessageServiceServicer_to_server(messages, server)
 
     service_names = [
         version_service_pb2.DESCRIPTOR.services_by_name["VersionService"].full_name,
@@ -82,6 +91,7 @@ async def serve(settings: Settings) -> None:
         quota_service_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
         type_service_pb2.DESCRIPTOR.services_by_name["TypeService"].full_name,
         info_service_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
+        message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
     ]
     server = create_server(
         register,

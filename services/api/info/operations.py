@@ -55,6 +55,9 @@ class ServiceEntry:
     updated_at: dt.datetime | None
     #: 3.49's ``backend_state`` of a volume service: as the scheduler sees it, None if unknown.
     backend_state: str | None = None
+    disabled: bool = False
+    disabled_reason: str | None = None
+    frozen: bool = False
 
 
 def is_up(updated_at: dt.datetime, now: dt.datetime) -> bool:
@@ -82,15 +85,15 @@ def service_view(ctx: RequestContext, entry: ServiceEntry) -> info_pb2.ServiceSt
         binary=entry.binary,
         host=entry.host,
         zone=entry.zone,
-        status="enabled",
+        status="disabled" if entry.disabled else "enabled",
         state="up" if entry.up else "down",
         updated_at=text_or_null(format_time(entry.updated_at) if entry.updated_at else None),
-        disabled_reason=NULL,
+        disabled_reason=text_or_null(entry.disabled_reason),
     )
     if entry.binary == VOLUME_BINARY:
         view.replication_status.CopyFrom(text_or_null("disabled"))
         view.active_backend_id.CopyFrom(NULL)
-        view.frozen = False
+        view.frozen = entry.frozen
         if ctx.version.at_least(49):
             view.backend_state.CopyFrom(text_or_null(entry.backend_state))
     if ctx.version.at_least(7):
@@ -120,6 +123,10 @@ class InfoOperations:
         self._settings = settings
         self._scheduler = scheduler
         self._clock = clock
+
+    async def volume_services(self) -> list[Service]:
+        """The registered volume services (the services table), by host."""
+        return await self._services()
 
     async def _services(self) -> list[Service]:
         async with self._db.read() as session:
@@ -156,6 +163,9 @@ class InfoOperations:
                 up=is_up(service.updated_at, now),
                 updated_at=service.updated_at,
                 backend_state=backend_states.get(service.host),
+                disabled=service.disabled,
+                disabled_reason=service.disabled_reason,
+                frozen=service.frozen,
             )
             for service in await self._services()
         ]

@@ -1,4 +1,5 @@
-"""The public InfoService: availability zones, services and the scheduler's pools."""
+"""The public InfoService: availability zones, extensions, services and their actions, hosts,
+backend capabilities and the scheduler's pools."""
 
 from __future__ import annotations
 
@@ -6,15 +7,20 @@ from cindermesh_pb.api.v1 import info_service_pb2 as info_pb2
 from cindermesh_pb.api.v1 import info_service_pb2_grpc as info_pb2_grpc
 from services.api.edge.request_context import RequestContext
 from services.api.edge.rpc import Edge, rpc
+from services.api.info.admin import AdminOperations, service_update_view
+from services.api.info.extensions import extensions_view
 from services.api.info.operations import InfoOperations, service_view
+from services.api.policy import authorize
+from services.api.schema import invalid_input
 
 __all__ = ["InfoServicer"]
 
 
 class InfoServicer(info_pb2_grpc.InfoServiceServicer):
-    def __init__(self, edge: Edge, info: InfoOperations) -> None:
+    def __init__(self, edge: Edge, info: InfoOperations, admin: AdminOperations) -> None:
         self._edge = edge
         self._info = info
+        self._admin = admin
 
     @rpc()
     async def ListAvailabilityZones(
@@ -54,3 +60,83 @@ class InfoServicer(info_pb2_grpc.InfoServiceServicer):
             if pool.HasField("capabilities"):
                 entry.capabilities.CopyFrom(pool.capabilities)
         return response
+
+    @rpc()
+    async def ListExtensions(
+        self, request: info_pb2.ListExtensionsRequest, ctx: RequestContext
+    ) -> info_pb2.ListExtensionsResponse:
+        return extensions_view()
+
+    @rpc(policy="volume_extension:services:update")
+    async def EnableService(
+        self, request: info_pb2.ServiceActionRequest, ctx: RequestContext
+    ) -> info_pb2.ServiceUpdateResponse:
+        return service_update_view(await self._admin.set_enabled(request.body, disabled=False))
+
+    @rpc(policy="volume_extension:services:update")
+    async def DisableService(
+        self, request: info_pb2.ServiceActionRequest, ctx: RequestContext
+    ) -> info_pb2.ServiceUpdateResponse:
+        return service_update_view(await self._admin.set_enabled(request.body, disabled=True))
+
+    @rpc(policy="volume_extension:services:update")
+    async def DisableLogReason(
+        self, request: info_pb2.ServiceActionRequest, ctx: RequestContext
+    ) -> info_pb2.ServiceUpdateResponse:
+        update = await self._admin.set_enabled(request.body, disabled=True, with_reason=True)
+        return service_update_view(update)
+
+    @rpc(policy="volume_extension:services:update")
+    async def FreezeHost(
+        self, request: info_pb2.ServiceActionRequest, ctx: RequestContext
+    ) -> info_pb2.ServiceActionResponse:
+        # Cinder's volume API checks it too (before its look-up of the services).
+        authorize(ctx, "volume:freeze_host")
+        await self._admin.freeze(ctx, request.body, frozen=True)
+        return info_pb2.ServiceActionResponse()
+
+    @rpc(policy="volume_extension:services:update")
+    async def ThawHost(
+        self, request: info_pb2.ServiceActionRequest, ctx: RequestContext
+    ) -> info_pb2.ServiceActionResponse:
+        # Cinder's volume API checks it too (before its look-up of the services).
+        authorize(ctx, "volume:thaw_host")
+        await self._admin.freeze(ctx, request.body, frozen=False)
+        return info_pb2.ServiceActionResponse()
+
+    @rpc(policy="volume_extension:services:update")
+    async def FailoverHost(
+        self, request: info_pb2.ServiceActionRequest, ctx: RequestContext
+    ) -> info_pb2.ServiceActionResponse:
+        # Cinder's volume API checks it too (before its look-up of the services).
+        authorize(ctx, "volume:failover_host")
+        await self._admin.failover(ctx, request.body)
+        return info_pb2.ServiceActionResponse()
+
+    @rpc(policy="volume_extension:services:update")
+    async def UpdateService(
+        self, request: info_pb2.UpdateServiceRequest, ctx: RequestContext
+    ) -> info_pb2.ServiceActionResponse:
+        raise invalid_input("Unknown action")
+
+    @rpc(policy="volume_extension:hosts")
+    async def ListHosts(
+        self, request: info_pb2.ListHostsRequest, ctx: RequestContext
+    ) -> info_pb2.ListHostsResponse:
+        zone = request.zone if request.HasField("zone") else None
+        return info_pb2.ListHostsResponse(hosts=await self._admin.hosts(zone))
+
+    @rpc(policy="volume_extension:hosts")
+    async def ShowHost(
+        self, request: info_pb2.ShowHostRequest, ctx: RequestContext
+    ) -> info_pb2.ShowHostResponse:
+        resources = await self._admin.host_usage(request.host)
+        return info_pb2.ShowHostResponse(
+            host=[info_pb2.HostResourceEntry(resource=r) for r in resources]
+        )
+
+    @rpc(policy="volume_extension:capabilities")
+    async def GetCapabilities(
+        self, request: info_pb2.GetCapabilitiesRequest, ctx: RequestContext
+    ) -> info_pb2.Capabilities:
+        return await self._admin.capabilities(request.host)

@@ -1,0 +1,1 @@
+"""User messages (Cinder's /messages, 3.3): MessageService."""
