@@ -53,7 +53,9 @@ def test_grpc_create_get_list_delete(cluster: Cluster, project: str) -> None:
         assert got.volume.status == "available"
         assert got.volume.name.string_value == "g"
 
-        listed = stub.ListVolumesDetail(api_pb2.ListVolumesRequest(project_id=project), metadata=md)
+        listed = stub.ListVolumesDetail(
+            api_pb2.ListVolumesRequest(url_project_id=project), metadata=md
+        )
         assert [v.id for v in listed.volumes] == [volume_id]
 
         stub.DeleteVolume(
@@ -140,5 +142,5 @@ def test_grpc_without_token_is_unauthenticated(cluster: Cluster, project: str) -
     with grpc.insecure_channel(cluster.api_address) as channel:
         stub = api_pb2_grpc.VolumeServiceStub(channel)
         with pytest.raises(grpc.RpcError) as raised:
-            stub.ListVolumes(api_pb2.ListVolumesRequest(project_id=project))
+            stub.ListVolumes(api_pb2.ListVolumesRequest(url_project_id=project))
         assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -152,9 +152,7 @@ class CreateVolumeFlow:
         """
         request = validate_create(state.body, state.ctx.version)
         async with self._db.read() as session:
-            volume_type = await find_volume_type(
-                session, request.volume_type, state.ctx.caller.is_admin
-            )
+            volume_type = await find_volume_type(session, state.ctx, request.volume_type)
             state.extra_specs = await type_extra_specs(session, volume_type.id)
             zones = await known_availability_zones(session, self._settings)
         _check_sources(request)

@@ -4,6 +4,7 @@ the ``volumes_links`` next-page link."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 import urllib.parse
 from dataclasses import dataclass, field
@@ -18,7 +19,13 @@ from cindermesh.db.models import Volume, VolumeMetadata
 from cindermesh.errors import InvalidInput, NotFound
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from services.api.edge.request_context import RequestContext
-from services.api.schema import invalid_input, is_true, validate_integer
+from services.api.schema import (
+    bool_from_string,
+    invalid_input,
+    is_true,
+    strict_bool,
+    validate_integer,
+)
 
 __all__ = ["ListPage", "ListQuery", "list_page", "next_link", "parse_list_query"]
 
@@ -49,9 +56,13 @@ class ListQuery:
     with_count: bool = False
     all_tenants: bool = False
     filters: dict[str, str] = field(default_factory=dict)
+    bootable: bool | None = None
     metadata: dict[str, str] | None = None
-    #: A metadata filter that is not a dict: Cinder matches nothing.
+    #: A metadata filter that is not a dict, or a filter no cindermesh volume can match
+    #: (``migration_status``, ``group_id``, ``consumes_quota=false``): Cinder matches nothing.
     match_nothing: bool = False
+    #: ``created_at`` / ``updated_at`` comparisons (3.60): column name -> [(operator, time)].
+    times: dict[str, list[tuple[str, dt.datetime]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,32 +135,101 @@ def _parse_metadata(value: str) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in parsed.items()}
 
 
+#: Cinder's time comparison operators (``common.get_time_comparison_operators``).
+_TIME_OPERATORS = ("gt", "gte", "eq", "neq", "lt", "lte")
+
+
+def _parse_time_filter(name: str, value: str) -> list[tuple[str, dt.datetime]]:
+    """Cinder's ``_handle_time_comparison_filters``: ``op:time[,op:time]``."""
+    comparisons: list[tuple[str, dt.datetime]] = []
+    for unit in value.split(","):
+        operator, _, time = unit.partition(":")
+        if operator not in _TIME_OPERATORS:
+            # Cinder's split takes the whole unit as operator when it has no colon.
+            raise InvalidInput(f"Invalid {operator} operator")
+        try:
+            parsed = dt.datetime.fromisoformat(time)
+        except ValueError:
+            raise InvalidInput(f"Invalid {time} value") from None
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        comparisons.append((operator, parsed))
+    return comparisons
+
+
+def _bootable(value: str, strict: bool) -> bool:
+    """Cinder's ``_check_boolean_filter_value``: strict from 3.2, lenient before."""
+    if strict:
+        parsed = bool_from_string(value)
+        if parsed is None:
+            raise invalid_input(f"'bootable = {value}'")
+        return parsed
+    if value in ("False", "false", "FALSE"):
+        return False
+    return bool(value)
+
+
 def parse_list_query(ctx: RequestContext, request: api_pb2.ListVolumesRequest) -> ListQuery:
+    """The query as Cinder's ``_get_volumes`` reads it, for the request's microversion.
+
+    Before 3.33 (resource filters) filters a non-admin may not use are dropped, as are the
+    filters of later microversions (``group_id`` before 3.10, ``created_at``/``updated_at``
+    and ``consumes_quota``); from 3.33 a non-admin's ``project_id`` is Cinder's 400.
+    """
+    version = ctx.version
+    general = version.at_least(33)
+    admin = ctx.caller.is_admin
     limit = None
     if request.HasField("limit"):
         limit = _limit(request.limit)
     offset = validate_integer("offset", request.offset, 0) if request.HasField("offset") else 0
     filters = {
         name: getattr(request, name)
-        for name in ("name", "status", "availability_zone", "bootable", "size")
+        for name in ("name", "status", "availability_zone", "size")
         if request.HasField(name)
     }
+    if request.HasField("project_id"):
+        if admin:
+            filters["project_id"] = request.project_id
+        elif general:
+            raise InvalidInput("Invalid filters project_id are found in query options.")
+    match_nothing = request.HasField("metadata") and _parse_metadata(request.metadata) is None
+    # No cindermesh volume migrates or belongs to a group: such a filter matches nothing.
+    if request.HasField("migration_status"):
+        match_nothing = True
+    if request.HasField("group_id") and version.at_least(10):
+        match_nothing = True
+    times: dict[str, list[tuple[str, dt.datetime]]] = {}
+    for name in ("created_at", "updated_at"):
+        # Cinder drops them before 3.33 (they are 3.60's) and reads them from 3.33 on.
+        if request.HasField(name) and general:
+            times[name] = _parse_time_filter(name, getattr(request, name))
+    # Every cindermesh volume consumes quota.
+    if (
+        request.HasField("consumes_quota")
+        and general
+        and not strict_bool("use_quota", request.consumes_quota)
+    ):
+        match_nothing = True
+    bootable = (
+        _bootable(request.bootable, strict=version.at_least(2))
+        if request.HasField("bootable")
+        else None
+    )
     return ListQuery(
         limit=limit,
         marker=request.marker if request.HasField("marker") else None,
         offset=offset,
         sort=_parse_sort(request),
         with_count=(
-            ctx.version.at_least(45)
-            and request.HasField("with_count")
-            and is_true(request.with_count)
+            version.at_least(45) and request.HasField("with_count") and is_true(request.with_count)
         ),
-        all_tenants=(
-            ctx.caller.is_admin and request.HasField("all_tenants") and is_true(request.all_tenants)
-        ),
+        all_tenants=admin and request.HasField("all_tenants") and is_true(request.all_tenants),
         filters=filters,
+        bootable=bootable,
         metadata=_parse_metadata(request.metadata) if request.HasField("metadata") else None,
-        match_nothing=request.HasField("metadata") and _parse_metadata(request.metadata) is None,
+        match_nothing=match_nothing,
+        times=times,
     )
 
 
@@ -157,10 +237,10 @@ def _conditions(ctx: RequestContext, query: ListQuery) -> list[ColumnElement[boo
     conditions: list[ColumnElement[bool]] = []
     if not query.all_tenants:
         conditions.append(col(Volume.project_id) == ctx.project_id)
+    if query.bootable is not None:
+        conditions.append(col(Volume.bootable) == query.bootable)
     for name, value in query.filters.items():
-        if name == "bootable":
-            conditions.append(col(Volume.bootable) == is_true(value))
-        elif name == "size":
+        if name == "size":
             conditions.append(col(Volume.size) == (int(value) if value.isdigit() else -1))
         else:
             conditions.append(col(_SORT_COLUMNS[name]) == value)
@@ -173,9 +253,25 @@ def _conditions(ctx: RequestContext, query: ListQuery) -> list[ColumnElement[boo
                     )
                 )
             )
+    for name, comparisons in query.times.items():
+        column = col(_SORT_COLUMNS[name])
+        conditions.append(or_(*(_compare(column, op, time) for op, time in comparisons)))
     if query.match_nothing:
         conditions.append(~true())
     return conditions
+
+
+def _compare(column: Any, operator: str, time: dt.datetime) -> ColumnElement[bool]:
+    comparisons = {
+        "gt": column > time,
+        "gte": column >= time,
+        "eq": column == time,
+        "neq": column != time,
+        "lt": column < time,
+        "lte": column <= time,
+    }
+    result: ColumnElement[bool] = comparisons[operator]
+    return result
 
 
 def _after_marker(query: ListQuery, marker: Volume) -> ColumnElement[bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,6 +20,7 @@ from cindermesh.errors import NotFound
 from cindermesh.settings import Settings
 from services.api.edge.request_context import RequestContext
 from services.api.schema import UUID_LIKE
+from services.api.types.operations import shared_with
 from services.api.volumes.views import VolumeRecord
 
 __all__ = [
@@ -42,11 +44,12 @@ async def find_volume(session: AsyncSession, ctx: RequestContext, volume_id: str
 
 
 async def find_volume_type(
-    session: AsyncSession, name_or_id: str | None, is_admin: bool
+    session: AsyncSession, ctx: RequestContext, name_or_id: str | None
 ) -> VolumeType:
     """By id when it looks like a uuid, else by name; None: the default type.
 
-    A private type is visible to admins only (no per-project type access yet).
+    A private type is visible to admins and to the projects it is shared with (Cinder's
+    ``_volume_type_get_query``).
     """
     if name_or_id is None:
         query = select(VolumeType).where(VolumeType.name == DEFAULT_VOLUME_TYPE)
@@ -57,8 +60,10 @@ async def find_volume_type(
     else:
         query = select(VolumeType).where(VolumeType.name == name_or_id)
         message = f"Volume type with name {name_or_id} could not be found."
+    if not ctx.caller.is_admin:
+        query = query.where(or_(col(VolumeType.is_public).is_(True), shared_with(ctx.project_id)))
     found = (await session.exec(query)).first()
-    if found is None or not (found.is_public or is_admin):
+    if found is None:
         raise NotFound(message)
     return found
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import volumes
 from cindermesh.db.engine import Database
-from cindermesh.db.models import Service, Volume, VolumeStatus
+from cindermesh.db.models import Service, Volume, VolumeMetadata, VolumeStatus
 from cindermesh.errors import BackendUnavailable, InvalidVolume
 from cindermesh.telemetry.tracing import tracer
 from services.api.clients import VolumeManagerClients
@@ -23,6 +23,9 @@ from services.api.volumes.views import VolumeRecord
 __all__ = ["VolumeOperations"]
 
 log = logging.getLogger(__name__)
+
+#: Each metadata key with its distinct values.
+DistinctMetadata = dict[str, list[str]]
 
 _DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
 _NOT_DELETABLE = (
@@ -49,6 +52,27 @@ class VolumeOperations:
             page = await list_page(session, ctx, query)
             records = await records_for(session, page.volumes) if with_records else []
             return page, records
+
+    async def summary(
+        self, ctx: RequestContext, all_tenants: bool
+    ) -> tuple[int, int, DistinctMetadata]:
+        """Cinder's ``get_volume_summary``: count, total size and each metadata key's distinct
+        values of the caller's project's volumes (every project's for an admin's
+        ``all_tenants``)."""
+        project_only = not (all_tenants and ctx.caller.is_admin)
+        totals = select(func.count(col(Volume.id)), func.coalesce(func.sum(Volume.size), 0))
+        pairs = select(VolumeMetadata.key, VolumeMetadata.value).distinct()
+        if project_only:
+            totals = totals.where(Volume.project_id == ctx.project_id)
+            pairs = pairs.join(Volume, col(Volume.id) == col(VolumeMetadata.volume_id)).where(
+                Volume.project_id == ctx.project_id
+            )
+        metadata: DistinctMetadata = {}
+        async with self._db.read() as session:
+            count, size = (await session.exec(totals)).one()
+            for key, value in await session.exec(pairs.order_by(col(VolumeMetadata.key))):
+                metadata.setdefault(key, []).append(value)
+        return int(count), int(size), metadata
 
     async def delete(self, ctx: RequestContext, volume_id: str, cascade: str, force: str) -> None:
         """Marks the volume ``deleting`` and hands it to its volume manager.

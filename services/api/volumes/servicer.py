@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from google.protobuf import struct_pb2
 
+from cindermesh.errors import NotFound
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as api_pb2_grpc
 from services.api.edge.request_context import RequestContext
 from services.api.edge.rpc import Edge, rpc
+from services.api.schema import is_true
 from services.api.volumes.body import parse_meta, parse_metadata, parse_update
 from services.api.volumes.create_flow import CreateVolumeFlow
 from services.api.volumes.listing import ListPage, next_link, parse_list_query
@@ -16,6 +20,9 @@ from services.api.volumes.updates import VolumeUpdates, metadata_etag_header
 from services.api.volumes.views import volume_summary, volume_view
 
 __all__ = ["VolumeServicer"]
+
+#: webob's 404 text: Cinder's answer where no method serves the URL (or not at this version).
+RESOURCE_NOT_FOUND = "The resource could not be found."
 
 
 class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
@@ -45,10 +52,13 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         record = await self._volumes.get(ctx, request.volume_id)
         return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=True))
 
-    @rpc(policy="volume:get_all")
+    @rpc(policy="volume:get_all", project_field="url_project_id")
     async def ListVolumes(
         self, request: api_pb2.ListVolumesRequest, ctx: RequestContext
     ) -> api_pb2.ListVolumeSummariesResponse:
+        if urlsplit(ctx.original_path).path.endswith("/"):
+            # `GET /volumes/` is a show of the empty id in Cinder: not the list.
+            raise NotFound(RESOURCE_NOT_FOUND)
         page, _ = await self._volumes.list(ctx, parse_list_query(ctx, request), False)
         response = api_pb2.ListVolumeSummariesResponse(
             volumes=[volume_summary(ctx, v) for v in page.volumes]
@@ -56,7 +66,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         _paginate(response, ctx, page, "volumes")
         return response
 
-    @rpc(policy="volume:get_all")
+    @rpc(policy="volume:get_all", project_field="url_project_id")
     async def ListVolumesDetail(
         self, request: api_pb2.ListVolumesRequest, ctx: RequestContext
     ) -> api_pb2.ListVolumesResponse:
@@ -66,6 +76,22 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         )
         _paginate(response, ctx, page, "volumes/detail")
         return response
+
+    @rpc(policy="volume:get_all", project_field="url_project_id")
+    async def GetVolumesSummary(
+        self, request: api_pb2.ListVolumesRequest, ctx: RequestContext
+    ) -> api_pb2.VolumesSummaryResponse:
+        """From 3.12 (404 before, as Cinder's unversioned method); filters are ignored, as
+        Cinder ignores them, but for an admin's ``all_tenants``."""
+        if not ctx.version.at_least(12):
+            raise NotFound(RESOURCE_NOT_FOUND)
+        all_tenants = request.HasField("all_tenants") and is_true(request.all_tenants)
+        count, size, metadata = await self._volumes.summary(ctx, all_tenants)
+        summary = api_pb2.VolumesSummary(total_size=size, total_count=count)
+        if ctx.version.at_least(36):
+            summary.metadata.SetInParent()
+            summary.metadata.update(metadata)
+        return api_pb2.VolumesSummaryResponse(volume_summary=summary)
 
     @rpc(policy="volume:update")
     async def UpdateVolume(
