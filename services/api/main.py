@@ -16,6 +16,8 @@ from cindermesh_pb.api.v1 import (
     info_service_pb2_grpc,
     message_service_pb2,
     message_service_pb2_grpc,
+    qos_service_pb2,
+    qos_service_pb2_grpc,
     quota_service_pb2,
     quota_service_pb2_grpc,
     type_service_pb2,
@@ -36,6 +38,8 @@ from services.api.info.servicer import InfoServicer
 from services.api.info.versions import VersionServicer
 from services.api.messages.operations import MessageOperations
 from services.api.messages.servicer import MessageServicer
+from services.api.qos.operations import QosOperations
+from services.api.qos.servicer import QosServicer
 from services.api.quotas.quota_sets import QuotaSets
 from services.api.quotas.servicer import QuotaServicer
 from services.api.types.operations import VolumeTypeOperations
@@ -72,6 +76,7 @@ async def serve(settings: Settings) -> None:
     )
     messages = MessageServicer(edge, MessageOperations(db))
     quotas = QuotaServicer(edge, QuotaSets(db, settings.quotas))
+    qos = QosServicer(edge, QosOperations(db))
 
     # The public services, each registered explicitly; the gateway transcodes every service
     # of the cindermesh.api.v1 package.
@@ -84,6 +89,7 @@ async def serve(settings: Settings) -> None:
         type_service_pb2_grpc.add_TypeServiceServicer_to_server(types, server)
         info_service_pb2_grpc.add_InfoServiceServicer_to_server(info, server)
         message_service_pb2_grpc.add_MessageServiceServicer_to_server(messages, server)
+        qos_service_pb2_grpc.add_QosServiceServicer_to_server(qos, server)
 
     service_names = [
         version_service_pb2.DESCRIPTOR.services_by_name["VersionService"].full_name,
@@ -92,6 +98,7 @@ async def serve(settings: Settings) -> None:
         type_service_pb2.DESCRIPTOR.services_by_name["TypeService"].full_name,
         info_service_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
         message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
+        qos_service_pb2.DESCRIPTOR.services_by_name["QosService"].full_name,
     ]
     server = create_server(
         register,
