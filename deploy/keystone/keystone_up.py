@@ -178,6 +178,12 @@ key_repository = {state / "credential-keys"}
 
 [identity]
 password_hash_rounds = 4
+
+# One process: an in-memory cache is coherent (revocations invalidate it), and makes each
+# token validation several times cheaper.
+[cache]
+enabled = true
+backend = dogpile.cache.memory
 """
 
 
@@ -338,7 +344,11 @@ class IdentityClient:
         found = self._find("users", name=name, domain_id=domain_id)
         if found:
             user_id = str(found["id"])
-            self.call("PATCH", f"/users/{user_id}", {"user": {"password": password}})
+            # A password change revokes the user's tokens: only when it differs.
+            body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "id": user_id, "password": password}}}}}  # fmt: skip
+            if _call("POST", f"{self.auth_url}/auth/tokens", body)[0] != 201:
+                self.call("PATCH", f"/users/{user_id}", {"user": {"password": password}})
         else:
             _, body = self.call(
                 "POST",
@@ -430,6 +440,8 @@ def start_keystone(
                 if port is None and previous.exists():
                     port = int(previous.read_text())
                     with socket.socket() as s:
+                        # As gunicorn binds: a port in TIME_WAIT is free.
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                         try:
                             s.bind(("127.0.0.1", port))
                         except OSError:

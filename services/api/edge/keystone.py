@@ -143,7 +143,9 @@ class KeystoneAuth:
             service = await self._service_token(stale)
             try:
                 response = await self._client.get(
-                    self._tokens_url, headers={"X-Auth-Token": service, "X-Subject-Token": token}
+                    self._tokens_url,
+                    headers={"X-Auth-Token": service, "X-Subject-Token": token},
+                    params={"nocatalog": "1"},  # the api has no use for the catalog
                 )
             except httpx.HTTPError as error:
                 log.warning("cannot validate a token with Keystone: %r", error)
