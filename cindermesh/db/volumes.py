@@ -14,6 +14,9 @@ Two rules hold for every function here:
   changed the row. ``quota.release`` refuses to take usage below zero, so a double release
   that got past this would fail loudly instead of being hidden.
 
+A create that ends in ``error`` (:func:`fail_unplaced`, :func:`fail_create`) records Cinder's
+user message for it in the same transaction (``cindermesh.db.messages``).
+
 Every function runs inside the caller's transaction (``Database.session()``).
 """
 
@@ -24,13 +27,22 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, delete, or_, update
+from sqlalchemy import ColumnElement, and_, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import quota
-from cindermesh.db.models import Volume, VolumeMetadata, VolumeStatus, VolumeType, utcnow
+from cindermesh.db.messages import Action, Detail, Field, Resource, record_message
+from cindermesh.db.models import (
+    Volume,
+    VolumeCreateRequest,
+    VolumeMetadata,
+    VolumeStatus,
+    VolumeType,
+    utcnow,
+)
 from cindermesh.db.work import join_hosts, lease_until, split_hosts
+from cindermesh.telemetry.request_id import current_request_id
 
 __all__ = [
     "ANY",
@@ -145,6 +157,33 @@ async def give_back_quota(session: AsyncSession, volume_id: str) -> bool:
     return True
 
 
+async def _record_failure(
+    session: AsyncSession, volume_id: str, action: Field, detail: Field
+) -> None:
+    """Cinder's user message for a create that just ended in ``error``: the project's, under
+    the request id the create was accepted with (else the one being served, if any)."""
+    accepted = and_(
+        col(VolumeCreateRequest.project_id) == col(Volume.project_id),
+        col(VolumeCreateRequest.volume_id) == col(Volume.id),
+    )
+    query = (
+        select(Volume.project_id, VolumeCreateRequest.request_id)
+        .outerjoin(VolumeCreateRequest, accepted)
+        .where(col(Volume.id) == volume_id)
+        .limit(1)
+    )
+    project_id, request_id = (await session.exec(query)).one()
+    record_message(
+        session,
+        project_id=project_id,
+        action=action,
+        detail=detail,
+        resource_uuid=volume_id,
+        resource_type=Resource.VOLUME,
+        request_id=request_id or current_request_id() or None,
+    )
+
+
 async def destroy(session: AsyncSession, volume_id: str, expect: Expect) -> bool:
     """Gives the quota back and deletes the metadata and the row, if the row is as
     ``expect`` says; whether it was."""
@@ -215,14 +254,18 @@ async def unplace(
     return (attempts, hosts) if changed else None
 
 
-async def fail_unplaced(session: AsyncSession, volume_id: str, reason: str) -> bool:
-    """A volume waiting to be placed -> ``error``, its quota given back; False if it no
-    longer waits (someone else has it)."""
+async def fail_unplaced(
+    session: AsyncSession, volume_id: str, reason: str, detail: Field = Detail.UNKNOWN_ERROR
+) -> bool:
+    """A volume waiting to be placed -> ``error``, its quota given back and Cinder's message
+    recorded (schedule allocate volume: ``detail``, e.g. ``Detail.NO_BACKEND_AVAILABLE``);
+    False if it no longer waits (someone else has it)."""
     waiting = Expect(status=VolumeStatus.CREATING, host=None, worker=None)
     values = {"status": VolumeStatus.ERROR, "error_reason": reason[:_REASON_MAX], **_let_go()}
     if not await transition(session, volume_id, waiting, **values):
         return False
     await give_back_quota(session, volume_id)
+    await _record_failure(session, volume_id, Action.SCHEDULE_ALLOCATE_VOLUME, detail)
     return True
 
 
@@ -271,13 +314,17 @@ async def finish_create(
 
 
 async def fail_create(session: AsyncSession, volume_id: str, worker: str, reason: str) -> bool:
-    """``creating`` (held by ``worker``) -> ``error``, its quota given back and nobody
-    holding it; False if ``worker`` no longer holds it."""
+    """``creating`` (held by ``worker``) -> ``error``, its quota given back, nobody holding it
+    and Cinder's message recorded (create volume from backend storage: driver failed to
+    create the volume); False if ``worker`` no longer holds it."""
     held = Expect(status=VolumeStatus.CREATING, worker=worker)
     values = {"status": VolumeStatus.ERROR, "error_reason": reason[:_REASON_MAX], **_let_go()}
     if not await transition(session, volume_id, held, **values):
         return False
     await give_back_quota(session, volume_id)
+    await _record_failure(
+        session, volume_id, Action.CREATE_VOLUME_FROM_BACKEND, Detail.DRIVER_FAILED_CREATE
+    )
     return True
 
 

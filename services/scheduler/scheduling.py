@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 
 from cindermesh.db.engine import Database
+from cindermesh.db.messages import Detail
 from cindermesh.db.models import utcnow
 from cindermesh.errors import BackendUnavailable, CindermeshError, NoValidBackend
 from cindermesh.flow import Step, run_flow
@@ -267,7 +268,10 @@ class Scheduler:
                 log.info("Volume %s: placement deferred: %s", spec.volume_id, _reason(failure))
                 return
         reason = _reason(failure)
-        if await volume_rows.mark_error(self._db, spec, reason):
+        # Cinder's scheduler: NoValidBackend is "no backend available", anything else unknown.
+        no_backend = isinstance(failure, NoValidBackend | PlacementDeferred)
+        detail = Detail.NO_BACKEND_AVAILABLE if no_backend else Detail.UNKNOWN_ERROR
+        if await volume_rows.mark_error(self._db, spec, reason, detail):
             log.warning("Volume %s: scheduling failed: %s", spec.volume_id, reason)
 
     # ScheduleCreateVolume

@@ -7,8 +7,9 @@ repository's conditional updates (``cindermesh.db.volumes``; the protocol is in
   ``host`` and ``availability_zone`` before casting to the backend.
 * :func:`take_back`: a placed volume its manager did not accept (or stopped working on) is
   waiting to be placed again, one attempt more and its pool tried.
-* :func:`mark_error`: a volume that cannot be placed goes to ``error`` with a reason and gives
-  its quota back exactly once (``volumes.give_back_quota``, as the api and the managers).
+* :func:`mark_error`: a volume that cannot be placed goes to ``error`` with a reason, gives
+  its quota back exactly once (``volumes.give_back_quota``, as the api and the managers) and
+  gets Cinder's user message (``volumes.fail_unplaced``).
 * :func:`unplaced` and :func:`abandoned`: what the sweep finds nobody working on.
 """
 
@@ -22,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import volumes
 from cindermesh.db.engine import Database
+from cindermesh.db.messages import Detail, Field
 from cindermesh.db.models import (
     Service,
     Volume,
@@ -97,11 +99,14 @@ async def take_back(
     return RetryState(num_attempts=num_attempts, hosts=hosts, last_error=reason)
 
 
-async def mark_error(db: Database, spec: VolumeSpec, reason: str) -> bool:
-    """Puts a volume waiting to be placed in ``error``, its quota given back once; False if it
+async def mark_error(
+    db: Database, spec: VolumeSpec, reason: str, detail: Field = Detail.UNKNOWN_ERROR
+) -> bool:
+    """Puts a volume waiting to be placed in ``error``, its quota given back once and Cinder's
+    message (schedule allocate volume: ``detail``) recorded, in one transaction; False if it
     is gone or no longer waiting (someone else has it)."""
     async with db.session() as session:
-        return await volumes.fail_unplaced(session, spec.volume_id, reason)
+        return await volumes.fail_unplaced(session, spec.volume_id, reason, detail)
 
 
 async def waiting_since_before(db: Database, volume_id: str, moment: dt.datetime) -> bool:

@@ -1,46 +1,31 @@
 """User messages: list, show and delete a project's (every project's for admins), newest first.
 
-Until the scheduler records its messages itself (``cindermesh.db.messages.record_message``
-where it puts a volume in ``error``), the api records Cinder's message for each volume that
-ended in ``error`` without one before it answers (``record_volume_failures``): once per volume,
-kept (deleted or not) so that a deleted message stays deleted.
+The messages are recorded by whoever fails the user's work, in the transaction that records
+the failure (``cindermesh.db.messages.record_message``; e.g. ``cindermesh.db.volumes`` when a
+create ends in ``error``); the api only reads and deletes them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import and_, exists
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from cindermesh.db.engine import Database
-from cindermesh.db.messages import Action, Detail, Field, Resource, record_message
-from cindermesh.db.models import Message, Volume, VolumeCreateRequest, VolumeStatus
+from cindermesh.db.models import Message
 from cindermesh.errors import InvalidInput, NotFound
 from services.api.edge.request_context import RequestContext
 from services.api.schema import UUID_LIKE, validate_integer
 
-__all__ = ["MESSAGES_VERSION", "MessageOperations", "MessageQuery", "failure_detail"]
+__all__ = ["MESSAGES_VERSION", "MessageOperations", "MessageQuery"]
 
 #: Messages appeared in 3.3; filters, pagination and sorting in 3.5.
 MESSAGES_VERSION = 3
 PAGINATION_VERSION = 5
-#: The scheduler's NoValidBackend reasons start so (services.scheduler.scheduling).
-NO_VALID_BACKEND = "No valid backend was found."
 SORT_KEYS = ("created_at", "id", "event_id", "message_level", "resource_type", "request_id")
 FILTERS = ("event_id", "resource_type", "resource_uuid", "message_level", "request_id")
-_NAMESPACE = uuid.UUID("0d9b5c1e-6a0f-4c53-9a52-0f1f3d7c2c8e")
-
-
-def failure_detail(reason: str | None) -> tuple[Field, Field]:
-    """The (action, detail) of a volume that ended in error for ``reason``."""
-    if reason and reason.startswith(NO_VALID_BACKEND):
-        return Action.SCHEDULE_ALLOCATE_VOLUME, Detail.NO_BACKEND_AVAILABLE
-    return Action.SCHEDULE_ALLOCATE_VOLUME, Detail.UNKNOWN_ERROR
 
 
 class MessageQuery:
@@ -95,50 +80,12 @@ class MessageOperations:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def record_volume_failures(self, project_id: str | None) -> None:
-        """Cinder's message for each volume in ``error`` that has none yet (of the project;
-        of every project when None)."""
-        known = exists().where(
-            and_(
-                col(Message.resource_uuid) == col(Volume.id), col(Message.resource_type) == "VOLUME"
-            )
-        )
-        query = (
-            select(
-                Volume.id, Volume.project_id, Volume.error_reason, VolumeCreateRequest.request_id
-            )
-            .outerjoin(VolumeCreateRequest, col(VolumeCreateRequest.volume_id) == col(Volume.id))
-            .where(col(Volume.status) == VolumeStatus.ERROR, ~known)
-        )
-        if project_id is not None:
-            query = query.where(col(Volume.project_id) == project_id)
-        async with self._db.read() as session:
-            failed = list(await session.exec(query))
-        for volume_id, project, reason, request_id in failed:
-            action, detail = failure_detail(reason)
-            try:
-                async with self._db.session() as session:
-                    message = record_message(
-                        session,
-                        project_id=project,
-                        action=action,
-                        detail=detail,
-                        resource_uuid=volume_id,
-                        resource_type=Resource.VOLUME,
-                        request_id=request_id,
-                    )
-                    # One per volume, whichever api replica records it first.
-                    message.id = str(uuid.uuid5(_NAMESPACE, volume_id))
-            except IntegrityError:
-                continue
-
     def _visible(self, ctx: RequestContext) -> str | None:
         """The project whose messages the caller sees; None: all (admins, as Cinder)."""
         return None if ctx.caller.is_admin else ctx.caller.project_id
 
     async def list(self, ctx: RequestContext, query: MessageQuery) -> Sequence[Message]:
         project = self._visible(ctx)
-        await self.record_volume_failures(project)
         statement = select(Message).where(col(Message.deleted).is_(False))
         if project is not None:
             statement = statement.where(col(Message.project_id) == project)
@@ -160,7 +107,6 @@ class MessageOperations:
 
     async def get(self, ctx: RequestContext, message_id: str) -> Message:
         project = self._visible(ctx)
-        await self.record_volume_failures(project)
         async with self._db.read() as session:
             message = (
                 await session.get(Message, message_id) if UUID_LIKE.match(message_id) else None
