@@ -581,7 +581,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--regex", default=SELECT_REGEX, help="which Tempest tests to run")
+    parser.add_argument(
+        "--judge-only",
+        action="store_true",
+        help="judge data/tempest/last-run.subunit again (e.g. after editing must_pass.txt)",
+    )
     args = parser.parse_args(argv)
+    if args.judge_only:
+        previous = json.loads((OUT / "last-run.json").read_text())
+        return judge(args.regex, previous.get("timings", {}))
 
     OUT.mkdir(parents=True, exist_ok=True)
     work = OUT / "work"
@@ -620,15 +628,19 @@ def main(argv: list[str] | None = None) -> int:
         log(f"running tempest ({args.regex}, concurrency {args.concurrency})")
         timings["tempest run"] = run_tempest(work / "tempest", conf, args.concurrency, args.regex)
 
+    return judge(args.regex, timings)
+
+
+def judge(regex: str, timings: dict[str, float]) -> int:
     records = results(OUT / "last-run.subunit")
     must_pass = read_must_pass()
-    summary = verdict(records, must_pass if args.regex == SELECT_REGEX else [])
+    summary = verdict(records, must_pass if regex == SELECT_REGEX else [])
     summary["timings"] = timings
     (OUT / "last-run.json").write_text(json.dumps(summary, indent=1) + "\n")
     (OUT / "failures.txt").write_text(failures_text(summary))
     report(summary, timings)
     if not records:
-        log("tempest produced no results; see " + str(work / "tempest" / "tempest-run.log"))
+        log("tempest produced no results; see data/tempest/work/tempest/tempest-run.log")
         return 1
     return 1 if summary["must_pass_failures"] else 0
 
