@@ -12,7 +12,10 @@
     database failed): the row then stays waiting, and the sweep tries again until
     ``placement_timeout`` has passed since the volume was accepted or last handed back.
 ``ScheduleCreateVolume``
-    Filters (``scheduler.filter.<Name>`` spans), prefers pools not tried before, weighs
+    Leaves out the pools of disabled (or frozen) backends (``disabled.DisabledBackends``, read
+    at most every ``disabled_refresh`` seconds; Cinder's scheduler ignores disabled services,
+    so a volume with only those left has no valid backend), filters
+    (``scheduler.filter.<Name>`` spans), prefers pools not tried before, weighs
     (``scheduler.weigher.CapacityWeigher``), takes the top pool, consumes the volume's size
     from it, records the host and the hand-off deadline on the row (a conditional write: a
     volume another scheduler placed first is left to it) and hands the volume to the pool's
@@ -51,6 +54,7 @@ from cindermesh.flow import Step, run_flow
 from cindermesh.telemetry.tracing import tracer
 from services.scheduler import volume_rows
 from services.scheduler.backend_state import BackendStates, PoolState
+from services.scheduler.disabled import DisabledBackends
 from services.scheduler.filters import DEFAULT_FILTERS, FilterRequest, PoolFilter
 from services.scheduler.manager_client import ManagerRefused, VolumeManagers
 from services.scheduler.spec import RetryState, ScheduleRequest
@@ -83,6 +87,8 @@ class SchedulerConfig:
     placement_timeout: float = 120.0
     #: Longest pause between two hand-off tries.
     handoff_backoff_max: float = 1.0
+    #: Seconds the set of disabled backends is used before it is read again.
+    disabled_refresh: float = 1.0
     filters: tuple[PoolFilter, ...] = DEFAULT_FILTERS
 
 
@@ -149,6 +155,21 @@ def _prefer_untried(pools: list[PoolState], tried: Sequence[str]) -> list[PoolSt
     return chosen
 
 
+def _enabled(pools: Sequence[PoolState], disabled: frozenset[str]) -> list[PoolState]:
+    """The pools whose backend is not disabled, in a ``scheduler.filter.DisabledBackends``
+    span when there is any to leave out."""
+    if not disabled:
+        return list(pools)
+    with tracer().start_as_current_span("scheduler.filter.DisabledBackends") as span:
+        enabled = [p for p in pools if p.backend not in disabled]
+        span.set_attribute("scheduler.hosts_in", len(pools))
+        span.set_attribute("scheduler.hosts_out", len(enabled))
+        span.set_attribute("scheduler.disabled", sorted(disabled))
+    if not enabled:
+        log.info("Every reporting backend is disabled: %s", ", ".join(sorted(disabled)))
+    return enabled
+
+
 class Scheduler:
     """Accepts schedules and runs each as a background flow; at most one per volume at a time
     in this process (the sweep and a reschedule may both offer the same volume)."""
@@ -165,6 +186,7 @@ class Scheduler:
         self._managers = managers
         self._config = config
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.disabled = DisabledBackends(db, config.disabled_refresh)
 
     def in_flight(self, volume_id: str) -> bool:
         return volume_id in self._tasks
@@ -276,14 +298,16 @@ class Scheduler:
 
     # ScheduleCreateVolume
 
-    def _choose(self, state: CreateVolumeState) -> PoolState:
-        """Filters, weighs, takes the top pool and consumes from it, with no ``await``."""
+    def _choose(self, state: CreateVolumeState, disabled: frozenset[str]) -> PoolState:
+        """Leaves out the ``disabled`` backends' pools, filters, weighs, takes the top pool and
+        consumes from it, with no ``await``."""
         assert state.filter_request is not None
         request = state.filter_request
         live = self.states.pools()
         if not live:
             raise PlacementDeferred(f"{NO_VALID_BACKEND} No backend has reported its capacity.")
-        pools = filter_pools(live, request, self._config.filters)
+        pools = _enabled(live, disabled)
+        pools = filter_pools(pools, request, self._config.filters) if pools else []
         tried = state.request.retry.hosts if state.request.retry else ()
         if pools and tried:
             pools = _prefer_untried(pools, tried)
@@ -308,7 +332,7 @@ class Scheduler:
     async def _place(self, state: CreateVolumeState) -> None:
         spec = state.request.spec
         retry = state.request.retry or RetryState()
-        chosen = self._choose(state)
+        chosen = self._choose(state, await self.disabled.current())
         span = trace.get_current_span()
         span.set_attribute("scheduler.backend", chosen.backend)
         span.set_attribute("scheduler.pool", chosen.pool_name)
@@ -356,7 +380,8 @@ class Scheduler:
         if any(p.pool_id == chosen.pool_id for p in live):
             return False
         assert state.filter_request is not None
-        others = [p for p in live if p.pool_id != chosen.pool_id]
+        enabled = _enabled(live, self.disabled.known())
+        others = [p for p in enabled if p.pool_id != chosen.pool_id]
         return bool(filter_pools(others, state.filter_request, self._config.filters))
 
     async def _give_back(self, state: CreateVolumeState) -> None:

@@ -75,6 +75,7 @@ def make_scheduler(
     multiplier: float = 1.0,
     handoff_timeout: float = 30.0,
     reported: bool = True,
+    disabled_refresh: float = 1.0,
 ) -> Scheduler:
     states = BackendStates()
     if reported:
@@ -85,6 +86,7 @@ def make_scheduler(
         capacity_weight_multiplier=multiplier,
         handoff_timeout=handoff_timeout,
         handoff_backoff_max=0.05,
+        disabled_refresh=disabled_refresh,
     )
     return Scheduler(states, db, managers, config)
 
