@@ -4,7 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from deploy.keystone.keystone_up import Keystone
 from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.keystone import keystone_cluster, running_keystone
 from tests.e2e.otlp_receiver import OtlpReceiver
 
 
@@ -37,3 +39,17 @@ def project() -> str:
     import uuid
 
     return uuid.uuid4().hex
+
+
+@pytest.fixture(scope="session")
+def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
+    """A real Keystone (deploy/keystone), shared by the modules that need one."""
+    with running_keystone(tmp_path_factory.mktemp("keystone")) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def ks_cluster(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone) -> Iterator[Cluster]:
+    """The product with Keystone auth, in Keystone's catalog."""
+    with keystone_cluster(tmp_path_factory.mktemp("ks-cluster"), keystone) as cluster:
+        yield cluster

@@ -4,7 +4,6 @@ across projects, 503 when Keystone is unreachable."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,23 +15,11 @@ from cindermesh_pb.api.v1 import volume_service_pb2, volume_service_pb2_grpc
 from deploy.keystone.keystone_up import Keystone, KeystoneError
 from tests.e2e.cluster import Cluster, free_port
 from tests.e2e.helpers import wait_for_404, wait_for_status
-from tests.e2e.keystone import keystone_cluster, make_keystone_cluster, running_keystone
+from tests.e2e.keystone import make_keystone_cluster
 
 UNAUTHORIZED = {
     "unauthorized": {"code": 401, "message": "The request you have made requires authentication."}
 }
-
-
-@pytest.fixture(scope="session")
-def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
-    with running_keystone(tmp_path_factory.mktemp("keystone")) as started:
-        yield started
-
-
-@pytest.fixture(scope="session")
-def ks_cluster(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone) -> Iterator[Cluster]:
-    with keystone_cluster(tmp_path_factory.mktemp("ks-cluster"), keystone) as cluster:
-        yield cluster
 
 
 @dataclass(frozen=True)
