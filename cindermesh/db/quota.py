@@ -6,26 +6,35 @@ A reservation holds ``delta`` of a resource in ``quota_usages.reserved`` until i
 it means the quota was given back twice. A volume's quota is released only through
 ``cindermesh.db.volumes.give_back_quota``, once. Every function runs inside the caller's
 transaction.
+
+A project's limit for a resource (:func:`limits_for`, the one place this precedence lives, for
+reservations and the quota APIs alike) is its own ``quotas`` row, else the ``default`` quota
+class's row (``quota_classes``, Cinder's ``use_default_quota_class``), else the configured
+default (``-1``, unlimited, for the per-volume-type resources).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db.models import Quota, QuotaUsage, Reservation
+from cindermesh.db.models import Quota, QuotaClass, QuotaUsage, Reservation
 from cindermesh.errors import QuotaExceeded
 from cindermesh.settings import QuotaSettings
 
 __all__ = [
+    "DEFAULT_QUOTA_CLASS",
+    "UNLIMITED",
     "UsageBelowZero",
+    "class_limits",
     "commit",
     "commit_deltas",
     "default_limits",
+    "defaults_for",
     "expire_reservations",
     "limits_for",
     "release",
@@ -35,6 +44,8 @@ __all__ = [
 ]
 
 UNLIMITED = -1
+#: The quota class whose limits are every project's defaults (Cinder's ``_DEFAULT_QUOTA_NAME``).
+DEFAULT_QUOTA_CLASS = "default"
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +72,53 @@ def default_limits(quotas: QuotaSettings) -> dict[str, int]:
     }
 
 
-async def limits_for(
-    session: AsyncSession, project_id: str, quotas: QuotaSettings
+def _pick(limits: dict[str, int], rows: Iterable[tuple[str, int]], every: bool) -> None:
+    """Writes the rows' limits over ``limits``: all of them (``every``), else only those of the
+    resources ``limits`` already names."""
+    limits.update((resource, limit) for resource, limit in rows if every or resource in limits)
+
+
+async def class_limits(
+    session: AsyncSession,
+    class_name: str,
+    quotas: QuotaSettings,
+    names: Iterable[str] | None = None,
 ) -> dict[str, int]:
-    """Hard limits of a project: its own rows over the defaults. Per-type keys default to -1."""
-    limits = default_limits(quotas)
-    rows = await session.exec(select(Quota).where(Quota.project_id == project_id))
-    limits.update({row.resource: row.hard_limit for row in rows})
+    """A quota class's limits: its own rows, else the ``default`` class's, else the configured
+    defaults. ``names``: the resources to answer (unknown ones unlimited); None: the
+    configured ones and every resource a row names."""
+    configured = default_limits(quotas)
+    limits = configured if names is None else {n: configured.get(n, UNLIMITED) for n in names}
+    classes = {DEFAULT_QUOTA_CLASS, class_name}
+    query = select(QuotaClass.class_name, QuotaClass.resource, QuotaClass.hard_limit).where(
+        col(QuotaClass.class_name).in_(classes)
+    )
+    rows = list(await session.exec(query))
+    for wanted in dict.fromkeys((DEFAULT_QUOTA_CLASS, class_name)):  # the named class wins
+        _pick(limits, ((r, limit) for c, r, limit in rows if c == wanted), names is None)
+    return limits
+
+
+async def defaults_for(
+    session: AsyncSession, quotas: QuotaSettings, names: Iterable[str] | None = None
+) -> dict[str, int]:
+    """Every project's default limits: the ``default`` class's rows over the configured ones
+    (``names`` as in :func:`class_limits`)."""
+    return await class_limits(session, DEFAULT_QUOTA_CLASS, quotas, names)
+
+
+async def limits_for(
+    session: AsyncSession,
+    project_id: str,
+    quotas: QuotaSettings,
+    names: Iterable[str] | None = None,
+) -> dict[str, int]:
+    """Hard limits of a project: its own rows, else the ``default`` class's, else the
+    configured defaults (``names`` as in :func:`class_limits`; a resource none of them names
+    is unlimited)."""
+    limits = await defaults_for(session, quotas, names)
+    query = select(Quota.resource, Quota.hard_limit).where(Quota.project_id == project_id)
+    _pick(limits, await session.exec(query), names is None)
     return limits
 
 

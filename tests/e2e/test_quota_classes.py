@@ -169,3 +169,22 @@ def test_non_admins_may_not_read_nor_update(classes: Classes) -> None:
     assert _error(updated, 403) == (
         "Policy doesn't allow volume_extension:quota_classes:update to be performed."
     )
+
+
+def test_volume_create_obeys_the_default_class(classes: Classes, cluster: Cluster) -> None:
+    """A project with no limits of its own reserves against the `default` class's (the one
+    precedence of cindermesh.db.quota.limits_for): Cinder's 413 on the second create."""
+    assert classes.put("default", {"volumes": 1}).status_code == 200
+    hdrs = headers(classes.project)
+    url = f"{cluster.rest_url}/v3/{classes.project}/volumes"
+    first = classes.client.post(url, headers=hdrs, json={"volume": {"size": 1}})
+    assert first.status_code == 202, first.text
+    second = classes.client.post(url, headers=hdrs, json={"volume": {"size": 1}})
+    assert second.status_code == 413, second.text
+    fault = second.json()["overLimit"]
+    assert (fault["code"], fault["message"]) == (
+        413,
+        "VolumeLimitExceeded: Maximum number of volumes allowed (1) exceeded for quota 'volumes'.",
+    )
+    limits = classes.call("GET", f"/os-quota-sets/{classes.project}").json()["quota_set"]
+    assert limits["volumes"] == 1

@@ -2,8 +2,9 @@
 
 A project's limit for a resource is its own ``quotas`` row, else the ``default`` quota class's
 row (``quota_classes``, Cinder's ``use_default_quota_class``), else the configured default
-(``-1`` for the per-volume-type resources). A quota class's limit is its own row, else the same
-default. The resources are Cinder's: the fixed ones, and
+(``-1`` for the per-volume-type resources); a quota class's limit is its own row, else the same
+default (``cindermesh.db.quota.limits_for`` and ``class_limits``: the one precedence for the
+quota APIs and the reservations alike). The resources are Cinder's: the fixed ones, and
 ``volumes_<type>``, ``gigabytes_<type>``, ``snapshots_<type>`` for every volume type in the
 database. Usage comes from ``quota_usages`` (``in_use`` and ``reserved``).
 
@@ -70,7 +71,7 @@ NON_QUOTA_KEYS = ("tenant_id", "id")
 MAX_LIMIT = 2147483647
 MAX_PROJECT_ID_LENGTH = 255
 #: The quota class whose limits are every project's defaults (Cinder's ``_DEFAULT_QUOTA_NAME``).
-DEFAULT_QUOTA_CLASS = "default"
+DEFAULT_QUOTA_CLASS = quota.DEFAULT_QUOTA_CLASS
 #: ``parameter_types.quota_class_set``'s value pattern (strings of digits).
 CLASS_VALUE_PATTERN = "^[0-9]*$"
 
@@ -298,21 +299,15 @@ class QuotaSets:
 
     async def _default_limits(self, session: AsyncSession, names: Sequence[str]) -> dict[str, int]:
         """The ``default`` class's limits over the configured ones (-1 per type)."""
-        configured = quota.default_limits(self._defaults)
-        defaults = {name: configured.get(name, quota.UNLIMITED) for name in names}
-        defaults.update(await _class_rows(session, DEFAULT_QUOTA_CLASS, defaults))
-        return defaults
+        return await quota.defaults_for(session, self._defaults, names)
 
     async def _class_limits(self, session: AsyncSession, class_name: str) -> dict[str, int]:
-        limits = await self._default_limits(session, resource_names(await _type_names(session)))
-        limits.update(await _class_rows(session, class_name, limits))
-        return limits
+        names = resource_names(await _type_names(session))
+        return await quota.class_limits(session, class_name, self._defaults, names)
 
     async def _entries(self, session: AsyncSession, target: str) -> dict[str, QuotaEntry]:
         names = resource_names(await _type_names(session))
-        limits = await self._default_limits(session, names)
-        rows = await session.exec(select(Quota).where(Quota.project_id == target))
-        limits.update({row.resource: row.hard_limit for row in rows if row.resource in limits})
+        limits = await quota.limits_for(session, target, self._defaults, names)
         usages = await _usages(session, target)
         empty = QuotaEntry(0)
         return {
@@ -333,14 +328,6 @@ def _authorize(ctx: RequestContext, target: str, rule: str) -> None:
 
 async def _type_names(session: AsyncSession) -> list[str]:
     return list(await session.exec(select(VolumeType.name).order_by(col(VolumeType.name))))
-
-
-async def _class_rows(
-    session: AsyncSession, class_name: str, known: Mapping[str, int]
-) -> dict[str, int]:
-    """A class's own limits, of the resources in ``known``."""
-    rows = await session.exec(select(QuotaClass).where(QuotaClass.class_name == class_name))
-    return {row.resource: row.hard_limit for row in rows if row.resource in known}
 
 
 async def _usages(session: AsyncSession, project_id: str) -> dict[str, QuotaEntry]:
