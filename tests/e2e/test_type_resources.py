@@ -118,6 +118,44 @@ def test_type_views_and_update(cluster: Cluster, project: str) -> None:
         assert missing.status_code == 404
 
 
+def test_qos_specs_id_shows_the_association(cluster: Cluster, project: str) -> None:
+    """Admins' list and show carry the associated QoS specs' id (null without); create and
+    update answers and users' views never have the key (Tempest's schemas)."""
+    admin, user = headers(project, user="admin"), headers(project)
+    base = f"{cluster.rest_url}/v3/{project}"
+    url = f"{base}/types"
+    with httpx.Client() as client:
+        made = _create(client, url, admin)
+        type_url = f"{url}/{made['id']}"
+        assert client.get(type_url, headers=admin).json()["volume_type"]["qos_specs_id"] is None
+        qos = client.post(
+            f"{base}/qos-specs",
+            headers=admin,
+            json={"qos_specs": {"name": _unique("q"), "consumer": "back-end", "a": "1"}},
+        )
+        assert qos.status_code == 200, qos.text
+        qos_id = qos.json()["qos_specs"]["id"]
+        associate = f"{base}/qos-specs/{qos_id}/associate?vol_type_id={made['id']}"
+        assert client.get(associate, headers=admin).status_code == 202
+        try:
+            shown = client.get(type_url, headers=admin).json()["volume_type"]
+            _type_shape(shown, SHOW_KEYS)
+            assert shown["qos_specs_id"] == qos_id
+            listed = client.get(url, headers=admin).json()["volume_types"]
+            (mine,) = [t for t in listed if t["id"] == made["id"]]
+            assert mine == shown
+            _type_shape(client.get(type_url, headers=user).json()["volume_type"], CREATE_KEYS)
+            body = {"volume_type": {"description": "with qos"}}
+            updated = client.put(type_url, headers=admin, json=body)
+            assert updated.status_code == 200, updated.text
+            _type_shape(updated.json()["volume_type"], UPDATE_KEYS)
+        finally:
+            disassociate = f"{base}/qos-specs/{qos_id}/disassociate?vol_type_id={made['id']}"
+            assert client.get(disassociate, headers=admin).status_code == 202
+            client.delete(f"{base}/qos-specs/{qos_id}", headers=admin)
+        assert client.get(type_url, headers=admin).json()["volume_type"]["qos_specs_id"] is None
+
+
 def test_extra_specs(cluster: Cluster, project: str) -> None:
     admin, user = headers(project, user="admin"), headers(project)
     url = f"{cluster.rest_url}/v3/{project}/types"

@@ -35,7 +35,7 @@ from services.api.edge.request_context import RequestContext
 from services.api.policy import authorize
 from services.api.schema import bool_from_string
 from services.api.types.body import TypeCreateInput, TypeUpdateInput
-from services.api.view_values import NULL, text_or_null
+from services.api.view_values import text_or_null
 
 __all__ = [
     "USER_VISIBLE_EXTRA_SPECS",
@@ -84,7 +84,8 @@ def type_view(
     ctx: RequestContext, record: TypeRecord, *, access_field: bool, qos_field: bool = True
 ) -> types_pb2.VolumeType:
     """Cinder's type view; ``access_field`` adds ``os-volume-type-access:is_public``,
-    ``qos_field`` (list and show) ``qos_specs_id`` for admins."""
+    ``qos_field`` (list and show) ``qos_specs_id`` for admins (the associated QoS specs, or
+    null)."""
     volume_type = record.volume_type
     view = types_pb2.VolumeType(
         id=volume_type.id,
@@ -94,7 +95,7 @@ def type_view(
         extra_specs=visible_specs(ctx, record.extra_specs),
     )
     if qos_field and ctx.caller.is_admin:
-        view.qos_specs_id.CopyFrom(NULL)
+        view.qos_specs_id.CopyFrom(text_or_null(volume_type.qos_specs_id))
     if access_field:
         view.os_volume_type_access_is_public = volume_type.is_public
     return view
