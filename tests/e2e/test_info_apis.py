@@ -272,7 +272,13 @@ def test_user_messages(cluster: Cluster, project: str) -> None:
 
         listed = client.get(f"{base}/messages", headers=admin)
         assert listed.status_code == 200
+        _keys(listed.json(), {"messages"})  # Tempest's list schema: no empty messages_links
         messages = listed.json()["messages"]
+        paged = client.get(
+            f"{base}/messages?limit=1", headers=headers(project, user="admin", version="3.5")
+        )
+        assert set(paged.json()) == {"messages", "messages_links"}, paged.text
+        assert paged.json()["messages_links"][0]["rel"] == "next"
         for message in messages:
             _keys(message, MESSAGE_KEYS, MESSAGE_OPTIONAL)
         (mine,) = [m for m in messages if m.get("resource_uuid") == volume["id"]]

@@ -86,7 +86,7 @@ class MessageServicer(pb_grpc.MessageServiceServicer):
             base = ctx.base_url.rstrip("/")
             page = f"limit={query.limit}&marker={rows[-1].id}"
             href = f"{base}/v3/{ctx.caller.project_id}/messages?{page}"
-            response.messages_links.add(href=href, rel="next")
+            response.messages_links.values.add().struct_value.update({"href": href, "rel": "next"})
         return response
 
     @rpc(policy="message:get")
