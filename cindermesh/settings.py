@@ -252,10 +252,22 @@ class BackendSettings:
     max_over_subscription_ratio: float = 20.0
     #: Seconds between capability reports.
     report_interval: float = 10.0
-    #: RBD: ceph.conf, pool and client name.
+    #: RBD: ceph.conf, pool and client name (Cinder's option names).
     rbd_ceph_conf: str = "/etc/ceph/ceph.conf"
     rbd_pool: str = "volumes"
     rbd_user: str = "admin"
+    #: RBD: the client's keyring; empty: as ceph.conf says.
+    rbd_keyring: str = ""
+    rbd_cluster_name: str = "ceph"
+    #: RBD: the libvirt secret of the client key, passed on in the connection info.
+    rbd_secret_uuid: str = ""
+    #: RBD: seconds for connecting and for each cluster operation (Cinder's default -1 would
+    #: wait for ever; a bounded wait lets a create fail and be rescheduled).
+    rados_connect_timeout: float = 5.0
+    #: RBD: ancestors a clone of a volume may have before it is flattened; 0: full copies.
+    rbd_max_clone_depth: int = 5
+    #: RBD: volumes created from a snapshot are flattened at once.
+    rbd_flatten_volume_from_snapshot: bool = False
 
     @property
     def address(self) -> str:

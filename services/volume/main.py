@@ -17,7 +17,7 @@ from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.volume.v1 import volume_manager_pb2_grpc
 from services.volume.create_flow import FlowServices
 from services.volume.domain import backend_host
-from services.volume.drivers import create_driver
+from services.volume.drivers import BlockStorageDriver, create_driver
 from services.volume.manager import Manager, ManagerTiming, new_worker_id
 from services.volume.registration import ServiceRegistration
 from services.volume.reporter import CapabilityReporter
@@ -84,10 +84,13 @@ async def serve(settings: Settings, backend_name: str) -> None:
         server = create_server(register, [SERVICE_NAME])
         registration.start()
         reporter.start()
-        await manager.recover()
-        manager.start_maintenance()
+        # Recovery needs the storage (it lists the images); a driver whose storage is down at
+        # start reports the backend down meanwhile, and recovery runs once it is back.
+        recovering = asyncio.create_task(_recover_when_up(driver, manager), name="recover")
 
         async def on_stop() -> None:
+            recovering.cancel()
+            await asyncio.gather(recovering, return_exceptions=True)
             await manager.stop(STOP_GRACE)
             await reporter.stop()
             await registration.stop()
@@ -99,6 +102,23 @@ async def serve(settings: Settings, backend_name: str) -> None:
         await driver.close()
         await db.close()
         provider.shutdown()
+
+
+async def _recover_when_up(driver: BlockStorageDriver, manager: Manager) -> None:
+    try:
+        await asyncio.wait_for(driver.wait_up(), timeout=0.05)
+    except TimeoutError:
+        log.warning("backend storage unreachable; recovery waits for it")
+        await driver.wait_up()
+    while True:
+        try:
+            await manager.recover()
+            break
+        except Exception as error:
+            log.warning("recovery failed, trying again: %r", error)
+            await asyncio.sleep(1.0)
+            await driver.wait_up()
+    manager.start_maintenance()
 
 
 def main(argv: list[str] | None = None) -> None:

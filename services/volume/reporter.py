@@ -1,7 +1,9 @@
 """The capability stream to the scheduler.
 
-One ReportCapabilities stream stays open: a report at once, then every ``report_interval`` and
-soon after each create or delete (``request_report``; bursts are coalesced). If the scheduler is
+One ReportCapabilities stream stays open: a report at once, then every ``report_interval``,
+soon after each create or delete (``request_report``; bursts are coalesced), and whenever the
+driver's numbers change (the capacity is read every ``CHANGE_POLL`` seconds and sent only if it
+differs from the last report: a Ceph pool's usage changes without us). If the scheduler is
 down or the stream breaks, it reconnects with exponential backoff; nothing here ever raises.
 """
 
@@ -17,7 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from cindermesh.settings import BackendSettings, Settings
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.volume.domain import backend_host
-from services.volume.drivers.base import VolumeDriver
+from services.volume.drivers.base import CapacityStats, VolumeDriver
 from services.volume.scheduler_client import ReportStream, SchedulerClient
 
 __all__ = ["CapabilityReporter", "build_report"]
@@ -29,6 +31,8 @@ BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 1.0
 #: Extra reports wanted within this many seconds are sent together.
 COALESCE = 0.05
+#: Seconds between two reads of the capacity, to send a report when it changed.
+CHANGE_POLL = 1.0
 
 
 async def build_report(
@@ -48,7 +52,7 @@ async def build_report(
         thick_provisioning_support=stats.thick_provisioning_support,
         max_over_subscription_ratio=stats.max_over_subscription_ratio,
         reserved_percentage=stats.reserved_percentage,
-        extra={"total_volumes": str(stats.total_volumes)},
+        extra=_extra(stats),
     )
     return scheduler_pb2.CapabilityReport(
         backend=backend_host(settings.host_name, backend.name),
@@ -61,6 +65,23 @@ async def build_report(
         pools=[pool],
         generated_at=generated_at,
     )
+
+
+def _extra(stats: CapacityStats) -> dict[str, str]:
+    extra = dict(stats.extra)
+    extra["total_volumes"] = str(stats.total_volumes)
+    extra["backend_state"] = stats.backend_state
+    if stats.location_info is not None:
+        extra["location_info"] = stats.location_info
+    return extra
+
+
+def _numbers(report: scheduler_pb2.CapabilityReport) -> bytes:
+    """The report without its timestamp, to tell whether anything changed."""
+    copy = scheduler_pb2.CapabilityReport()
+    copy.CopyFrom(report)
+    copy.ClearField("generated_at")
+    return copy.SerializeToString(deterministic=True)
 
 
 def _describe(error: Exception) -> str:
@@ -85,6 +106,8 @@ class CapabilityReporter:
         self._task: asyncio.Task[None] | None = None
         #: Reports written so far (for tests and logs).
         self.sent = 0
+        self._last: bytes | None = None
+        self._last_at = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="capability-reporter")
@@ -121,10 +144,17 @@ class CapabilityReporter:
         stream = self._scheduler.report_stream()
         closed = asyncio.ensure_future(self._wait_closed(stream))
         connected = False
+        loop = asyncio.get_running_loop()
         try:
             while not closed.done():
-                await stream.write(await self._report())
-                self.sent += 1
+                forced = self._wanted.is_set() or not connected
+                report = await self._report()
+                numbers = _numbers(report)
+                due = loop.time() - self._last_at >= self._backend.report_interval
+                if forced or due or numbers != self._last:
+                    await stream.write(report)
+                    self._last, self._last_at = numbers, loop.time()
+                    self.sent += 1
                 if not connected:
                     log.info("capability stream to the scheduler open")
                     connected = True
@@ -152,7 +182,7 @@ class CapabilityReporter:
         try:
             await asyncio.wait(
                 {wanted, closed},
-                timeout=self._backend.report_interval,
+                timeout=min(self._backend.report_interval, CHANGE_POLL),
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from cindermesh.settings import BackendSettings, DriverKind, Settings
-from services.volume.drivers.base import CapacityStats, DriverInfo, VolumeDriver
+from services.volume.drivers.base import (
+    BlockStorageDriver,
+    CapacityStats,
+    DriverInfo,
+    VolumeDriver,
+)
 from services.volume.drivers.file import FileDriver
-from services.volume.errors import UnsupportedDriver
 
-__all__ = ["CapacityStats", "DriverInfo", "VolumeDriver", "create_driver"]
+__all__ = ["BlockStorageDriver", "CapacityStats", "DriverInfo", "VolumeDriver", "create_driver"]
 
 
-def create_driver(settings: Settings, backend: BackendSettings) -> VolumeDriver:
+def create_driver(settings: Settings, backend: BackendSettings) -> BlockStorageDriver:
     match backend.driver:
         case DriverKind.FILE:
             return FileDriver(backend, settings.data_dir)
         case DriverKind.RBD:
-            raise UnsupportedDriver(
-                f"backend {backend.name}: the rbd driver is not implemented yet; "
-                "use driver = 'file'"
-            )
+            # Imported here: the rados/rbd bindings load only when a backend uses them.
+            from services.volume.drivers.rbd import RbdDriver
+
+            return RbdDriver(backend)

@@ -5,6 +5,10 @@ written, so it takes (almost) no blocks. Capacity comes from the configuration: 
 ``total_capacity_gb``, allocated is the sum of the volume sizes (counted once at set-up, then
 kept up to date by create and delete), free is total minus the blocks really used, and the pool
 is thin provisioned. All file I/O runs in a worker thread.
+
+Snapshots are sparse copies ``snapshot-<id>`` beside the volumes (only the data extents are
+copied, holes stay holes); clones of volumes and of snapshots are sparse copies too, so the
+clone policy does not apply. A connection is the file's local path.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +24,16 @@ from opentelemetry.util.types import AttributeValue
 
 from cindermesh.settings import BackendSettings
 from cindermesh.telemetry.tracing import tracer
-from services.volume.drivers.base import CapacityStats, DriverInfo
+from services.volume.drivers.base import (
+    CapacityStats,
+    ClonePolicy,
+    ConnectionInfo,
+    DriverInfo,
+    LocalConnectionData,
+    SnapshotRef,
+    SourceVolumeRef,
+    snapshot_name,
+)
 from services.volume.errors import DriverError, DriverNotInitialized
 
 __all__ = ["FileDriver"]
@@ -65,6 +79,42 @@ def _create_sparse(path: Path, size_bytes: int) -> _FileUsage:
     return _usage(path)
 
 
+def _sparse_copy(source: Path, target: Path, size_bytes: int) -> _FileUsage:
+    """Copies ``source``'s data extents into a new ``target`` of at least ``size_bytes``
+    (written to a temporary name and renamed, so ``target`` is never half there)."""
+    partial = target.with_name(f".partial-{target.name}")
+    with open(source, "rb") as src, open(partial, "wb") as dst:
+        end = os.fstat(src.fileno()).st_size
+        offset = 0
+        while offset < end:
+            try:
+                offset = os.lseek(src.fileno(), offset, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data after offset
+                break
+            hole = os.lseek(src.fileno(), offset, os.SEEK_HOLE)
+            while offset < hole:
+                chunk = os.pread(src.fileno(), min(hole - offset, 1 << 20), offset)
+                if not chunk:
+                    break
+                os.pwrite(dst.fileno(), chunk, offset)
+                offset += len(chunk)
+        os.ftruncate(dst.fileno(), max(end, size_bytes))
+    os.replace(partial, target)
+    return _usage(target)
+
+
+def _grow(path: Path, size_bytes: int) -> _FileUsage:
+    if path.stat().st_size > size_bytes:
+        raise DriverError(f"cannot shrink {path} to {size_bytes} bytes")
+    os.truncate(path, size_bytes)
+    return _usage(path)
+
+
+def _revert(snapshot: Path, volume: Path) -> _FileUsage:
+    """The volume's content becomes the snapshot's; the volume keeps its size if larger."""
+    return _sparse_copy(snapshot, volume, volume.stat().st_size)
+
+
 def _remove(path: Path) -> bool:
     """True if the file was there."""
     try:
@@ -88,6 +138,18 @@ class FileDriver:
         if not _VOLUME_ID.match(volume_id):
             raise DriverError(f"invalid volume id {volume_id!r}")
         return self.directory / f"{_PREFIX}{volume_id}"
+
+    def snapshot_path(self, snapshot: SnapshotRef) -> Path:
+        if not _VOLUME_ID.match(snapshot.id):
+            raise DriverError(f"invalid snapshot id {snapshot.id!r}")
+        return self.directory / snapshot_name(snapshot.id)
+
+    @property
+    def clone_policy(self) -> ClonePolicy:
+        return ClonePolicy.from_settings(self._backend)
+
+    async def wait_up(self) -> None:
+        return None
 
     def _table(self) -> dict[str, _FileUsage]:
         if self._volumes is None:
@@ -128,6 +190,116 @@ class FileDriver:
                 raise DriverError(f"cannot delete {path}: {error}") from error
             span.set_attribute("volume.already_gone", not existed)
             table.pop(volume_id, None)
+
+    async def create_snapshot(self, snapshot: SnapshotRef) -> None:
+        self._table()
+        source, target = self.path(snapshot.volume_id), self.snapshot_path(snapshot)
+        attributes: dict[str, AttributeValue] = {
+            "volume.id": snapshot.volume_id,
+            "snapshot.id": snapshot.id,
+            "file.path": str(target),
+        }
+        with tracer().start_as_current_span(
+            "volume.driver.file.create_snapshot", attributes=attributes
+        ):
+            if target.exists():
+                return
+            try:
+                await asyncio.to_thread(_sparse_copy, source, target, 0)
+            except OSError as error:
+                raise DriverError(f"cannot snapshot {source}: {error}") from error
+
+    async def delete_snapshot(self, snapshot: SnapshotRef) -> None:
+        self._table()
+        path = self.snapshot_path(snapshot)
+        attributes = {"snapshot.id": snapshot.id, "file.path": str(path)}
+        with tracer().start_as_current_span(
+            "volume.driver.file.delete_snapshot", attributes=attributes
+        ) as span:
+            try:
+                existed = await asyncio.to_thread(_remove, path)
+            except OSError as error:
+                raise DriverError(f"cannot delete {path}: {error}") from error
+            span.set_attribute("snapshot.already_gone", not existed)
+
+    async def _copy_into(
+        self, operation: str, volume_id: str, size_gb: int, source: Path, **more: AttributeValue
+    ) -> None:
+        table = self._table()
+        target = self.path(volume_id)
+        attributes: dict[str, AttributeValue] = {
+            "volume.id": volume_id,
+            "volume.size_gb": size_gb,
+            "file.path": str(target),
+            "file.source": str(source),
+            **more,
+        }
+        with tracer().start_as_current_span(
+            f"volume.driver.file.{operation}", attributes=attributes
+        ):
+            try:
+                usage = await asyncio.to_thread(_sparse_copy, source, target, size_gb * GIB)
+            except OSError as error:
+                raise DriverError(f"cannot copy {source} to {target}: {error}") from error
+            table[volume_id] = usage
+
+    async def create_volume_from_snapshot(
+        self, volume_id: str, size_gb: int, snapshot: SnapshotRef
+    ) -> None:
+        await self._copy_into(
+            "create_from_snapshot",
+            volume_id,
+            size_gb,
+            self.snapshot_path(snapshot),
+            **{"snapshot.id": snapshot.id},
+        )
+
+    async def create_cloned_volume(
+        self, volume_id: str, size_gb: int, source: SourceVolumeRef
+    ) -> None:
+        await self._copy_into(
+            "create_cloned", volume_id, size_gb, self.path(source.id), **{"source.id": source.id}
+        )
+
+    async def extend_volume(self, volume_id: str, new_size_gb: int) -> None:
+        table = self._table()
+        path = self.path(volume_id)
+        attributes: dict[str, AttributeValue] = {
+            "volume.id": volume_id,
+            "volume.size_gb": new_size_gb,
+            "file.path": str(path),
+        }
+        with tracer().start_as_current_span("volume.driver.file.extend", attributes=attributes):
+            try:
+                table[volume_id] = await asyncio.to_thread(_grow, path, new_size_gb * GIB)
+            except OSError as error:
+                raise DriverError(f"cannot extend {path}: {error}") from error
+
+    async def revert_to_snapshot(self, volume_id: str, snapshot: SnapshotRef) -> None:
+        table = self._table()
+        path, source = self.path(volume_id), self.snapshot_path(snapshot)
+        attributes = {"volume.id": volume_id, "snapshot.id": snapshot.id, "file.path": str(path)}
+        with tracer().start_as_current_span("volume.driver.file.revert", attributes=attributes):
+            try:
+                table[volume_id] = await asyncio.to_thread(_revert, source, path)
+            except OSError as error:
+                raise DriverError(f"cannot revert {path} to {source}: {error}") from error
+
+    async def initialize_connection(
+        self, volume_id: str, connector: Mapping[str, str] | None = None
+    ) -> ConnectionInfo:
+        path = self.path(volume_id)
+        if not await asyncio.to_thread(path.is_file):
+            raise DriverError(f"volume {volume_id} has no image at {path}")
+        return ConnectionInfo(
+            driver_volume_type="local",
+            data=LocalConnectionData(device_path=str(path), volume_id=volume_id),
+        )
+
+    async def terminate_connection(
+        self, volume_id: str, connector: Mapping[str, str] | None = None
+    ) -> None:
+        return None
 
     async def list_volumes(self) -> list[str]:
         return sorted(self._table())
