@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from deploy.keystone.keystone_up import Keystone
+from tests.e2e.ceph import Ceph, running_ceph
 from tests.e2e.cluster import Cluster, make_cluster
 from tests.e2e.keystone import keystone_cluster, running_keystone
 from tests.e2e.otlp_receiver import OtlpReceiver
@@ -53,3 +54,11 @@ def ks_cluster(tmp_path_factory: pytest.TempPathFactory, keystone: Keystone) -> 
     """The product with Keystone auth, in Keystone's catalog."""
     with keystone_cluster(tmp_path_factory.mktemp("ks-cluster"), keystone) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def ceph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ceph]:
+    """A real single-node Ceph (deploy/ceph: pool ``volumes``, user ``client.cinder``), with
+    ``rados``/``rbd`` importable; installed from Debian's packages on first use."""
+    with running_ceph(tmp_path_factory.mktemp("ceph")) as started:
+        yield started
