@@ -85,6 +85,9 @@ DEFAULT_STATE_DIR = REPO / "data" / "ceph"
 DEFAULT_VENV = REPO / ".venv"
 BINDINGS_DIR = REPO / ".ceph-bindings"
 PTH_NAME = "cindermesh-ceph-bindings.pth"
+#: In a state dir ``up`` made (it wipes no other directory).
+MARKER = "cindermesh-ceph-state"
+CONF_HEADER = "# Written by deploy/ceph/ceph_cluster.py"
 #: Debian bookworm's Ceph 16.2.15: daemons, CLI and the Python bindings.
 PACKAGES = ("ceph-mon", "ceph-osd", "ceph-mgr", "ceph-common", "python3-rados", "python3-rbd")
 BINDING_PACKAGES = ("python3-rados", "python3-rbd")
@@ -100,6 +103,12 @@ PG_NUM = 8
 #: without a mgr; any command hangs without a mon).
 CLI_TIMEOUT = 30.0
 DAEMONS = ("mon", "mgr", "osd")
+#: Debian's mgr modules and the ones ours loads: Pacific's always-on modules, and iostat.
+MGR_MODULE_DIR = Path("/usr/share/ceph/mgr")
+MGR_MODULES = (
+    "balancer", "crash", "devicehealth", "orchestrator", "pg_autoscaler", "progress",
+    "rbd_support", "status", "telemetry", "volumes", "iostat", "mgr_module.py", "mgr_util.py",
+)  # fmt: skip
 #: Environment variables that would make Debian's Python (the mgr, the ceph CLI) load ours.
 _PYTHON_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONNOUSERSITE")
 
@@ -236,7 +245,7 @@ def install_bindings(venv: Path | str | None = None, install: bool = True) -> Pa
 
 
 def _config(state: Path, fsid: str, port: int) -> str:
-    return f"""# Written by deploy/ceph/ceph_cluster.py: a single-node test cluster, all state here.
+    return f"""{CONF_HEADER}: a single-node test cluster, all state here.
 [global]
 fsid = {fsid}
 mon host = [v2:127.0.0.1:{port}]
@@ -276,6 +285,8 @@ mon cluster log file = {state}/log/cluster.log
 
 [mgr]
 mgr data = {state}/mgr/$id
+# Only the modules it needs (it loads every one it finds: about 0.5 s each on a busy machine).
+mgr module path = {state}/mgr-modules
 keyring = {state}/mgr/$id/keyring
 log file = {state}/log/$name.log
 
@@ -315,6 +326,27 @@ def _alive(pid: int, conf: Path) -> bool:
     except OSError:
         return False
     return str(conf).encode() in cmdline.split(b"\0")
+
+
+def _exited(pid: int, conf: Path) -> bool:
+    """Whether every thread of daemon ``pid`` has exited. A zombie leader (``Z``) may still have
+    threads winding down that hold its sockets and files; PID 1 here also reaps late."""
+    with contextlib.suppress(OSError):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if cmdline and str(conf).encode() not in cmdline.split(b"\0"):
+            return True  # reaped, and the pid is another process's now
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return True
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        if stat.rpartition(")")[2].split()[0] not in ("Z", "X"):
+            return False
+    return True
 
 
 def _reap(pid: int) -> None:
@@ -529,7 +561,23 @@ def _daemon_command(state: Path, daemon: str) -> list[str]:
     return [f"ceph-{daemon}", "-f", "--conf", str(state / "ceph.conf"), "--id", ident]
 
 
+def _mgr_modules(state: Path) -> None:
+    """``mgr-modules/``: symlinks to just :data:`MGR_MODULES` of Debian's (all, if unknown)."""
+    target = state / "mgr-modules"
+    target.mkdir(exist_ok=True)
+    available = {p.name for p in MGR_MODULE_DIR.iterdir()} if MGR_MODULE_DIR.is_dir() else set()
+    wanted = [m for m in MGR_MODULES if m in available]
+    if len(wanted) != len(MGR_MODULES):
+        wanted = sorted(available)  # another Ceph release: its own set
+    for name in wanted:
+        link = target / name
+        if not link.is_symlink():
+            link.symlink_to(MGR_MODULE_DIR / name)
+
+
 def _start_daemon(state: Path, daemon: str) -> int:
+    if daemon == "mgr":
+        _mgr_modules(state)
     command = _daemon_command(state, daemon)
     _log(state, "$ " + " ".join(command) + " &")
     (state / "run").mkdir(parents=True, exist_ok=True)
@@ -567,9 +615,10 @@ def _stop_daemon(state: Path, daemon: str, timeout: float = 30.0) -> bool:
         _log(state, f"{daemon} (pid {pid}) ignored SIGTERM for {timeout:g} s: SIGKILL")
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        while _alive(pid, conf):
-            _reap(pid)
-            time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while not _exited(pid, conf) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.05)
     _reap(pid)
     _pid_file(state, daemon).unlink(missing_ok=True)
     return True
@@ -637,7 +686,7 @@ def _keyring(state: Path, path: Path, name: str, caps: dict[str, str]) -> None:
 def _wipe(state: Path) -> None:
     """Everything but the logs (a failed or lost bootstrap starts over)."""
     for entry in state.iterdir():
-        if entry.name in ("log", "up.lock"):
+        if entry.name in ("log", "up.lock", MARKER):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
@@ -711,6 +760,13 @@ def start_ceph(
     as needed; see the module docstring). Reuses a cluster already running there."""
     state = _state_dir(state_dir)
     state.mkdir(parents=True, exist_ok=True)
+    if not (state / MARKER).exists():
+        # A (re)bootstrap wipes the directory: never one that holds anything else.
+        conf = state / "ceph.conf"
+        ours = conf.exists() and conf.read_text().startswith(CONF_HEADER)
+        if any(state.iterdir()) and not ours:
+            raise CephError(f"{state} is not empty and not a Ceph state dir of deploy/ceph")
+        (state / MARKER).write_text("state of deploy/ceph/ceph_cluster.py; up wipes it\n")
     (state / "log").mkdir(exist_ok=True)
     install_seconds = install_ceph(state / "log" / "install.log") if install else 0.0
     if install_seconds:

@@ -124,6 +124,25 @@ def test_stopped_osd_times_out_io_and_start_osd_brings_it_back(ceph: Ceph, ioctx
     rbd.RBD().remove(ioctx, kept)
 
 
+def test_paused_osd_hangs_io_until_resumed(ceph: Ceph, ioctx: Any) -> None:
+    import rbd
+
+    ceph.pause_osd()
+    try:
+        assert ceph.ceph_json("osd", "stat")["num_up_osds"] == 1  # the mon does not notice
+        impatient = connect(ceph, rados_osd_op_timeout="2")
+        try:
+            with impatient.open_ioctx(ceph.pool) as blocked, pytest.raises(rbd.Timeout):
+                rbd.RBD().create(blocked, image_name(), GiB)
+        finally:
+            impatient.shutdown()
+    finally:
+        ceph.resume_osd()
+    name = image_name()
+    rbd.RBD().create(ioctx, name, GiB)
+    rbd.RBD().remove(ioctx, name)
+
+
 def test_down_and_up_keep_the_images(ceph: Ceph) -> None:
     import rbd
 
