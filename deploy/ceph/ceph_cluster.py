@@ -24,8 +24,10 @@ Everything else is in STATE_DIR: ``log/`` (one log per daemon, ``up.log`` with e
 and the timings), ``run/`` (pid files, admin sockets), ``ceph.client.admin.keyring``, ``env``
 (those lines). Run again, ``up`` reuses the running cluster; on a stopped one (after ``down``) it
 starts the daemons again with their state (memstore saves the OSD's objects when it stops
-cleanly; a killed OSD loses them, and ``up`` then bootstraps afresh). ``down`` stops exactly the
-daemons ``up`` started (their pid files), OSD first.
+cleanly, so a killed OSD comes back with those of its last clean stop; a restart that does not
+become healthy within 45 s bootstraps afresh). ``down`` stops exactly the daemons ``up`` started
+(their pid files), OSD first. A bootstrap takes about 10 s (mostly the mgr loading its Python
+modules), a restart about 8 s, a ``down`` about 1 s.
 
 ``bindings`` makes Debian's ``rados`` and ``rbd`` modules (CPython 3.11 builds) importable in a
 venv (default ``<repo>/.venv``) without the rest of ``/usr/lib/python3/dist-packages``: a
@@ -41,6 +43,8 @@ root is on ``sys.path``)::
     ceph.conf, ceph.keyring, ceph.client, ceph.pool  # what a client needs; ceph.env()
     ceph.ceph("df")  # the ceph CLI as client.admin (under timeout); ceph.rbd("ls", "volumes")
     ceph.stop_osd(); ceph.start_osd()  # fault tests: I/O to the pool blocks while it is down
+    ceph.pause_osd(); ceph.resume_osd()  # SIGSTOP/SIGCONT: an OSD that hangs, still "up"
+    ceph.pid("osd"), ceph.osd_running(), ceph.ceph_json("df"), ceph.mon_host, ceph.fsid
     install_bindings()  # then `import rados, rbd` in the venv (new interpreters)
     stop_ceph(ceph.state_dir)
 """
