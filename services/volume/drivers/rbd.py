@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import importlib
 import json
 import logging
 import math
+import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -118,6 +121,29 @@ RECONNECT_MAX = 5.0
 JANITOR_INTERVAL = 2.0
 
 T = TypeVar("T")
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand(value: str, environ: Mapping[str, str] | None = None) -> str:
+    """``${VAR}`` and ``${VAR:-default}`` in an RBD setting, from the environment (so that a
+    config can take what ``deploy/ceph/up`` prints: ``CEPH_CONF``, ``CEPH_KEYRING`` ...)."""
+    env = os.environ if environ is None else environ
+
+    def one(match: re.Match[str]) -> str:
+        return env.get(match.group(1)) or (match.group(2) or "")
+
+    return _VARIABLE.sub(one, value)
+
+
+def _expanded(backend: BackendSettings) -> BackendSettings:
+    return dataclasses.replace(
+        backend,
+        rbd_ceph_conf=expand(backend.rbd_ceph_conf),
+        rbd_keyring=expand(backend.rbd_keyring),
+        rbd_user=expand(backend.rbd_user),
+        rbd_pool=expand(backend.rbd_pool),
+    )
 
 
 def select_features(supported: int, cluster_default: int | None) -> int:
@@ -226,6 +252,7 @@ class _Session:
 
 class RbdDriver:
     def __init__(self, backend: BackendSettings) -> None:
+        backend = _expanded(backend)
         self._backend = backend
         self._policy = ClonePolicy.from_settings(backend)
         self._timeout = backend.rados_connect_timeout

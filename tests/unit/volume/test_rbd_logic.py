@@ -15,6 +15,7 @@ from services.volume.drivers.rbd import (
     OBJECT_MAP,
     PoolStats,
     RbdDriver,
+    expand,
     feature_names,
     parse_mon_addrs,
     parse_pool_stats,
@@ -165,3 +166,11 @@ async def test_unreachable_driver_reports_down_with_no_capacity() -> None:
     )
     assert stats.location_info == "ceph:/etc/ceph/ceph.conf::admin:volumes"
     await driver.close()
+
+
+def test_settings_take_what_deploy_ceph_up_prints() -> None:
+    env = {"CEPH_CONF": "/s/ceph.conf"}
+    assert expand("${CEPH_CONF:-data/ceph/ceph.conf}", env) == "/s/ceph.conf"
+    assert expand("${CEPH_KEYRING:-data/ceph/k}", env) == "data/ceph/k"
+    assert expand("${CEPH_CONF}", {}) == ""
+    assert expand("/etc/ceph/ceph.conf", env) == "/etc/ceph/ceph.conf"
