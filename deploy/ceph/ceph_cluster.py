@@ -6,7 +6,7 @@ Commands (``deploy/ceph/up``, ``deploy/ceph/down`` and ``deploy/ceph/bindings`` 
 
     deploy/ceph/up [STATE_DIR]
     deploy/ceph/down [STATE_DIR]
-    deploy/ceph/bindings [VENV]
+    deploy/ceph/bindings [--if-installed] [VENV]
 
 ``up`` installs Ceph from Debian's packages unless installed (:data:`PACKAGES`, one
 ``apt-get install --no-install-recommends``, under a machine-wide lock); bootstraps a cluster with
@@ -237,8 +237,11 @@ def install_bindings(venv: Path | str | None = None, install: bool = True) -> Pa
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(source)
             tmp.replace(link)
-        pth = _site_packages(Path(venv or os.environ.get("CEPH_BINDINGS_VENV") or DEFAULT_VENV))
-        pth = pth / PTH_NAME
+        site = _site_packages(Path(venv or os.environ.get("CEPH_BINDINGS_VENV") or DEFAULT_VENV))
+        tag = "cpython-" + site.parent.name.removeprefix("python").replace(".", "")
+        if not all(f".{tag}-" in name for name in wanted):
+            raise CephError(f"Debian's bindings {sorted(wanted)} are not for {site.parent.name}")
+        pth = site / PTH_NAME
         line = f"{target}\n"
         if not pth.exists() or pth.read_text() != line:
             pth.write_text(line)
@@ -841,6 +844,11 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("state_dir", nargs="?")
     bindings = commands.add_parser("bindings", help="rados and rbd importable in a venv")
     bindings.add_argument("venv", nargs="?", help="default $CEPH_BINDINGS_VENV or <repo>/.venv")
+    bindings.add_argument(
+        "--if-installed",
+        action="store_true",
+        help="only if Debian's python3-rados and python3-rbd are installed (never runs apt)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -848,8 +856,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write("".join(f"{k}={v}\n" for k, v in ceph.env().items()))
         elif args.command == "down":
             stop_ceph(args.state_dir)
+        elif args.if_installed and not ceph_installed(BINDING_PACKAGES):
+            print("ceph bindings: python3-rados, python3-rbd not installed", file=sys.stderr)
         else:
-            print(install_bindings(args.venv))
+            print(install_bindings(args.venv, install=not args.if_installed))
     except CephError as error:
         print(f"ceph {args.command}: {error}", file=sys.stderr)
         return 1
