@@ -415,6 +415,14 @@ def _body(template: str) -> st.SearchStrategy[bytes | None]:
     return st.one_of(st.none(), encoded, encoded, encoded, garbage)
 
 
+def _ids_for(ids: dict[str, list[str]], variable: str) -> list[str]:
+    """Real ids for a path variable (the own project for a project); any other variable (a
+    host, a message or spec id, ...) gets a name nothing has."""
+    if "project" in variable:
+        return ids[variable][:1]
+    return ids.get(variable, ["x1"])
+
+
 @st.composite
 def _clean_request(draw: st.DrawFn, ids: dict[str, list[str]]) -> dict[str, Any]:
     """A request as a client sends it: a route and one of its methods, real ids, a valid
@@ -423,9 +431,7 @@ def _clean_request(draw: st.DrawFn, ids: dict[str, list[str]]) -> dict[str, Any]
     method = draw(st.sampled_from(methods))
     path = re.sub(
         r"\{([^}=]+)[^}]*\}",
-        lambda m: draw(
-            st.sampled_from(ids[m.group(1)][:1] if "project" in m.group(1) else ids[m.group(1)])
-        ),
+        lambda m: draw(st.sampled_from(_ids_for(ids, m.group(1)))),
         template,
     )
     user = draw(st.sampled_from(["u1", "admin"]))

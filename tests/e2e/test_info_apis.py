@@ -5,14 +5,26 @@ written out (tempest/lib/api_schema/response/volume/*.py)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, make_cluster
 from tests.e2e.helpers import headers, wait_for_status
 
 BACKEND = "e2ehost@file-1"
+
+
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A product of this module's own: disabling and freezing its backend (which the scheduler
+    then avoids, and which leaves a disabled_reason) must not reach other modules' tests."""
+    running = make_cluster(tmp_path_factory.mktemp("info-cluster"))
+    running.start()
+    yield running
+    running.stop()
 
 
 def _keys(body: dict[str, Any], required: set[str], optional: set[str] = frozenset()) -> None:
@@ -55,7 +67,8 @@ def _volume_service(client: httpx.Client, cluster: Cluster, project: str) -> dic
     return volume
 
 
-def test_service_enable_disable(cluster: Cluster, project: str) -> None:
+def test_service_enable_disable(own_cluster: Cluster, project: str) -> None:
+    cluster = own_cluster
     admin = headers(project, user="admin")
     base = f"{cluster.rest_url}/v3/{project}/os-services"
     with httpx.Client() as client:
@@ -122,7 +135,8 @@ def test_service_enable_disable(cluster: Cluster, project: str) -> None:
         assert unknown.json() == _bad("Invalid input received: Unknown action")
 
 
-def test_freeze_thaw_and_failover(cluster: Cluster, project: str) -> None:
+def test_freeze_thaw_and_failover(own_cluster: Cluster, project: str) -> None:
+    cluster = own_cluster
     admin = headers(project, user="admin")
     base = f"{cluster.rest_url}/v3/{project}/os-services"
     with httpx.Client() as client:
