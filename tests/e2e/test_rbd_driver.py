@@ -15,7 +15,6 @@ from services.volume.drivers.base import SnapshotRef, SourceVolumeRef, VolumeIsB
 from services.volume.drivers.rbd import GIB, RbdDriver
 from tests.e2e.ceph import Ceph, connect
 
-
 FEATURES = ["deep-flatten", "exclusive-lock", "fast-diff", "layering", "object-map"]
 
 
