@@ -164,6 +164,7 @@ async def reserve(
     deltas: Mapping[str, int],
     quotas: QuotaSettings,
     durable: bool = True,
+    limits: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Reserves ``deltas``; raises QuotaExceeded (nothing reserved) if a limit would be passed.
 
@@ -171,8 +172,10 @@ async def reserve(
     one decides the message (so ``gigabytes*`` wins over ``volumes*``). ``durable``: the
     reservations are rows (returned by id) that outlive the transaction and expire; without,
     the caller commits them in the same transaction (``commit_deltas``) and none is written.
+    ``limits``: the project's, when the caller has already read them (``limits_for``).
     """
-    limits = await limits_for(session, project_id, quotas)
+    if limits is None:
+        limits = await limits_for(session, project_id, quotas)
     usages = await _usages(session, project_id, list(deltas))
     overs = sorted(
         resource

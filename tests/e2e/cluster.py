@@ -108,7 +108,11 @@ class Cluster:
             self.process.wait()
 
 
-def make_cluster(base: Path, quotas: dict[str, int] | None = None) -> Cluster:
+def make_cluster(
+    base: Path, quotas: dict[str, int] | None = None, backend: str | None = None
+) -> Cluster:
+    """The product's config in ``base``: ``quotas`` as given, and one backend, the file
+    driver's unless ``backend`` gives its TOML lines (all but ``port``)."""
     data_dir = base / "data"
     cluster = Cluster(
         data_dir=data_dir,
@@ -119,6 +123,10 @@ def make_cluster(base: Path, quotas: dict[str, int] | None = None) -> Cluster:
         backend_port=free_port(),
     )
     quota_lines = "\n".join(f"{k} = {v}" for k, v in (quotas or {}).items())
+    backend_lines = f"port = {cluster.backend_port}\n" + (
+        backend
+        or 'name = "file-1"\ndriver = "file"\ntotal_capacity_gb = 100\nreport_interval = 2.0'
+    )
     cluster.config_path.write_text(
         f"""
 data_dir = "{data_dir}"
@@ -138,11 +146,7 @@ port = {cluster.scheduler_port}
 {quota_lines}
 
 [[backends]]
-name = "file-1"
-driver = "file"
-port = {cluster.backend_port}
-total_capacity_gb = 100
-report_interval = 2.0
+{backend_lines}
 """
     )
     return cluster

@@ -16,7 +16,7 @@ import pytest
 
 from deploy.ceph.ceph_cluster import start_ceph, stop_ceph
 from tests.e2e.ceph import Ceph
-from tests.e2e.cluster import Cluster, free_port
+from tests.e2e.cluster import Cluster, make_cluster
 from tests.e2e.helpers import db_rows, headers, wait_for_404, wait_for_status
 
 GIB = 1024**3
@@ -27,47 +27,15 @@ FEATURES = ["deep-flatten", "exclusive-lock", "fast-diff", "layering", "object-m
 
 def make_rbd_cluster(base: Path, ceph: Ceph) -> Cluster:
     """``tests.e2e.cluster.make_cluster``'s product with one ``rbd`` backend on ``ceph``."""
-    data_dir = base / "data"
-    cluster = Cluster(
-        data_dir=data_dir,
-        config_path=base / "cindermesh.toml",
-        rest_port=free_port(),
-        api_port=free_port(),
-        scheduler_port=free_port(),
-        backend_port=free_port(),
-    )
-    cluster.config_path.write_text(
-        f"""
-data_dir = "{data_dir}"
-host_name = "e2ehost"
-
-[gateway]
-port = {cluster.rest_port}
-admin_port = {free_port()}
-
-[api]
-port = {cluster.api_port}
-
-[scheduler]
-port = {cluster.scheduler_port}
-
-[quotas]
-volumes = -1
-gigabytes = -1
-
-[[backends]]
-name = "{BACKEND}"
+    backend = f"""name = "{BACKEND}"
 driver = "rbd"
-port = {cluster.backend_port}
 report_interval = {REPORT_INTERVAL}
 rbd_ceph_conf = "{ceph.conf}"
 rbd_keyring = "{ceph.keyring}"
 rbd_user = "{ceph.client}"
 rbd_pool = "{ceph.pool}"
-rados_connect_timeout = 3
-"""
-    )
-    return cluster
+rados_connect_timeout = 3"""
+    return make_cluster(base, quotas={"volumes": -1, "gigabytes": -1}, backend=backend)
 
 
 @pytest.fixture(scope="module")

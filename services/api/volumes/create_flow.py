@@ -184,7 +184,12 @@ class CreateVolumeFlow:
             )
         state.deltas = quota.volume_deltas(state.size, state.volume_type.name)
         await quota.reserve(
-            session, state.ctx.project_id, state.deltas, self._settings.quotas, durable=False
+            session,
+            state.ctx.project_id,
+            state.deltas,
+            self._settings.quotas,
+            durable=False,
+            limits=limits,
         )
 
     async def entry_create(self, state: CreateVolumeState) -> None:
