@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "DEFAULT_VOLUME_TYPE",
+    "AttachStatus",
     "QosSpecs",
     "QosSpecsItem",
     "Quota",
@@ -21,6 +22,9 @@ __all__ = [
     "QuotaUsage",
     "Reservation",
     "Service",
+    "Snapshot",
+    "SnapshotMetadata",
+    "SnapshotStatus",
     "Volume",
     "VolumeCreateRequest",
     "VolumeMetadata",
@@ -55,6 +59,42 @@ class VolumeStatus:
     DELETING = "deleting"
     ERROR = "error"
     ERROR_DELETING = "error_deleting"
+    IN_USE = "in-use"
+    RESERVED = "reserved"
+    ATTACHING = "attaching"
+    DETACHING = "detaching"
+    EXTENDING = "extending"
+    ERROR_EXTENDING = "error_extending"
+    RETYPING = "retyping"
+    REVERTING = "reverting"
+    MAINTENANCE = "maintenance"
+    AWAITING_TRANSFER = "awaiting-transfer"
+
+
+class AttachStatus:
+    """Cinder's ``attach_status`` of a volume."""
+
+    DETACHED = "detached"
+    ATTACHING = "attaching"
+    ATTACHED = "attached"
+    DETACHING = "detaching"
+    RESERVED = "reserved"
+    ERROR_ATTACHING = "error_attaching"
+    ERROR_DETACHING = "error_detaching"
+
+
+class SnapshotStatus:
+    """Cinder's snapshot statuses (``fields.SnapshotStatus``)."""
+
+    CREATING = "creating"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+    BACKING_UP = "backing-up"
+    RESTORING = "restoring"
+    UNMANAGING = "unmanaging"
 
 
 class Volume(SQLModel, table=True):
@@ -75,6 +115,17 @@ class Volume(SQLModel, table=True):
     service_uuid: str | None = Field(default=None, max_length=36)
     bootable: bool = False
     multiattach: bool = False
+    #: The snapshot or the volume it was created from, if any.
+    snapshot_id: str | None = Field(default=None, max_length=36, index=True)
+    source_volid: str | None = Field(default=None, max_length=36, index=True)
+    #: The generic group it belongs to, if any.
+    group_id: str | None = Field(default=None, max_length=36, index=True)
+    #: Cinder's ``attach_status`` (``AttachStatus``).
+    attach_status: str = Field(default="detached", max_length=255)
+    #: The status before the current action (Cinder's ``previous_status``), e.g. for a
+    #: revert or a retype to go back to.
+    previous_status: str | None = Field(default=None, max_length=255)
+    migration_status: str | None = Field(default=None, max_length=255)
     #: Whether the volume's quota is still counted (given back once on error or delete).
     quota_held: bool = True
     #: Why the volume went to error, for operators and the trace.
@@ -94,6 +145,46 @@ class Volume(SQLModel, table=True):
     created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
     updated_at: NaiveUTC | None = None
     launched_at: NaiveUTC | None = None
+
+
+class Snapshot(SQLModel, table=True):
+    """A snapshot of a volume (Cinder's ``snapshots``). A volume with snapshots cannot be
+    deleted but with ``cascade``; the snapshot's image lives on the volume's backend."""
+
+    __tablename__ = "snapshots"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    project_id: str = Field(index=True, max_length=255)
+    user_id: str = Field(max_length=255)
+    volume_id: str = Field(foreign_key="volumes.id", index=True, max_length=36)
+    name: str | None = Field(default=None, max_length=255, index=True)
+    description: str | None = Field(default=None, max_length=255)
+    status: str = Field(default=SnapshotStatus.CREATING, max_length=255, index=True)
+    #: Cinder's ``progress``: ``0%`` until the driver made it, then ``100%``.
+    progress: str = Field(default="0%", max_length=255)
+    #: The volume's size when the snapshot was taken, GiB.
+    volume_size: int
+    volume_type_id: str | None = Field(default=None, max_length=36)
+    #: The group snapshot it is part of, if any.
+    group_snapshot_id: str | None = Field(default=None, max_length=36, index=True)
+    #: Whether its quota (``snapshots``, ``gigabytes``) is still counted.
+    quota_held: bool = True
+    error_reason: str | None = Field(default=None, max_length=1024)
+    #: The volume manager instance working on it now (as ``Volume.worker``), and until when.
+    worker: str | None = Field(default=None, max_length=255, index=True)
+    lease_expires_at: NaiveUTC | None = None
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveUTC | None = None
+
+
+class SnapshotMetadata(SQLModel, table=True):
+    __tablename__ = "snapshot_metadata"
+
+    snapshot_id: str = Field(
+        foreign_key="snapshots.id", primary_key=True, max_length=36, ondelete="CASCADE"
+    )
+    key: str = Field(primary_key=True, max_length=255)
+    value: str = Field(max_length=255)
 
 
 class VolumeCreateRequest(SQLModel, table=True):

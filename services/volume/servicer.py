@@ -92,3 +92,24 @@ class VolumeManagerServicer(volume_manager_pb2_grpc.VolumeManagerServicer):
         except VolumeManagerError as error:
             await context.abort(_status_of(error), error.message)
         return volume_manager_pb2.ManagerDeleteVolumeResponse()
+
+    # Not yet served (issue 10 fills them in): answered UNIMPLEMENTED.
+    async def CreateSnapshot(
+        self, request: volume_manager_pb2.ManagerCreateSnapshotRequest, context: Context
+    ) -> volume_manager_pb2.ManagerCreateSnapshotResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "CreateSnapshot")
+
+    async def DeleteSnapshot(
+        self, request: volume_manager_pb2.ManagerDeleteSnapshotRequest, context: Context
+    ) -> volume_manager_pb2.ManagerDeleteSnapshotResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "DeleteSnapshot")
+
+    async def ExtendVolume(
+        self, request: volume_manager_pb2.ManagerExtendVolumeRequest, context: Context
+    ) -> volume_manager_pb2.ManagerExtendVolumeResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ExtendVolume")
+
+    async def RevertVolumeToSnapshot(
+        self, request: volume_manager_pb2.ManagerRevertVolumeRequest, context: Context
+    ) -> volume_manager_pb2.ManagerRevertVolumeResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "RevertVolumeToSnapshot")
