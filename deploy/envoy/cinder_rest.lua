@@ -6,7 +6,10 @@
 -- Request:  x-openstack-request-id (a valid incoming one, else req-<Envoy's x-request-id>) and
 --           x-cindermesh-base-url set; only the headers the api reads go on; refused here, in
 --           Cinder's shape by local_reply_config: a gRPC call (415: the REST edge serves REST
---           only) and a non-empty body that is not JSON (Cinder's 415).
+--           only) and a non-empty body that is not JSON (Cinder's 415). A POST to a path ending
+--           in `/action` goes to `/action/<the body's first key>`: Cinder's actions share one
+--           URL and name themselves in the body, and each is its own RPC bound to its own path
+--           (this filter knows no action names).
 -- Response: a success gets its RPC's declared REST status and no-body flag (route metadata from
 --           the rest_status and rest_no_body options); an api error's CinderFault becomes the
 --           status and body; gRPC's headers go; the request id is set.
@@ -81,6 +84,26 @@ local function refusal(request_handle, headers)
   return length > 0 and 415 or nil
 end
 
+-- The characters an action name may have (Cinder's are `os-reset_status`, `create-from-src`).
+local ACTION_NAME = "^[%w_%-%.:]+$"
+
+-- The path of an action request with its action named, or nil: `.../action` (a query string
+-- kept) with the first key of the JSON body appended. Reading the body invalidates the
+-- headers handle.
+local function action_path(request_handle, path)
+  local route, query = path:match("^([^?]*/action)(%??.*)$")
+  if route == nil then
+    return nil
+  end
+  local body = request_handle:body()
+  local text = body and body:getBytes(0, body:length()) or ""
+  local name = text:match('^%s*{%s*"([^"\\]*)"%s*:')
+  if name == nil or not name:find(ACTION_NAME) then
+    return nil
+  end
+  return route .. "/" .. name .. query
+end
+
 -- The base URL of Cinder's links: http or https (X-Forwarded-Proto, first hop) and the host.
 local function base_url(headers)
   local proto = (headers:get("x-forwarded-proto") or ""):match("^%s*([^,%s]*)") or ""
@@ -113,6 +136,13 @@ function envoy_on_request(request_handle)
     -- restores the status.
     request_handle:streamInfo():dynamicMetadata():set(META, "refused", tostring(status))
     request_handle:respond({ [":status"] = tostring(status) }, "")
+    return
+  end
+  if request_handle:headers():get(":method") == "POST" then
+    local path = action_path(request_handle, request_handle:headers():get(":path") or "")
+    if path ~= nil then
+      request_handle:headers():replace(":path", path)
+    end
   end
 end
 

@@ -12,6 +12,8 @@ from cindermesh.settings import GRPC_MAX_METADATA_BYTES, Settings, load_settings
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.api.v1 import (
+    action_service_pb2,
+    action_service_pb2_grpc,
     info_service_pb2,
     info_service_pb2_grpc,
     message_service_pb2,
@@ -44,6 +46,7 @@ from services.api.quotas.quota_sets import QuotaSets
 from services.api.quotas.servicer import QuotaServicer
 from services.api.types.operations import VolumeTypeOperations
 from services.api.types.servicer import TypeServicer
+from services.api.unknown_actions import UnknownActionServicer
 from services.api.volumes.create_flow import CreateVolumeFlow
 from services.api.volumes.operations import VolumeOperations
 from services.api.volumes.servicer import VolumeServicer
@@ -81,6 +84,7 @@ async def serve(settings: Settings) -> None:
     # The public services, each registered explicitly; the gateway transcodes every service
     # of the cindermesh.api.v1 package.
     versions = VersionServicer(edge)
+    unknown_actions = UnknownActionServicer(edge)
 
     def register(server: grpc.aio.Server) -> None:
         version_service_pb2_grpc.add_VersionServiceServicer_to_server(versions, server)
@@ -90,6 +94,7 @@ async def serve(settings: Settings) -> None:
         info_service_pb2_grpc.add_InfoServiceServicer_to_server(info, server)
         message_service_pb2_grpc.add_MessageServiceServicer_to_server(messages, server)
         qos_service_pb2_grpc.add_QosServiceServicer_to_server(qos, server)
+        action_service_pb2_grpc.add_ActionServiceServicer_to_server(unknown_actions, server)
 
     service_names = [
         version_service_pb2.DESCRIPTOR.services_by_name["VersionService"].full_name,
@@ -99,6 +104,7 @@ async def serve(settings: Settings) -> None:
         info_service_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
         message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
         qos_service_pb2.DESCRIPTOR.services_by_name["QosService"].full_name,
+        action_service_pb2.DESCRIPTOR.services_by_name["ActionService"].full_name,
     ]
     server = create_server(
         register,
