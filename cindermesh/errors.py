@@ -6,7 +6,8 @@ fault key are attached at the api's edge (``services/api/edge/errors.py``), in o
     CindermeshError
     ├── InvalidInput          request data refused (400)
     │   ├── MalformedUrl      project in the URL is not the token's (400)
-    │   └── InvalidVolume     operation not allowed in the volume's state (400)
+    │   ├── InvalidVolume     operation not allowed in the volume's state (400)
+    │   └── InvalidSnapshot   operation not allowed in the snapshot's state (400)
     ├── NotAuthenticated      no usable token (401)
     ├── Forbidden             not allowed for this user (403)
     ├── NotFound              no such thing visible to the caller (404)
@@ -26,6 +27,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "InvalidInput",
+    "InvalidSnapshot",
     "InvalidVolume",
     "MalformedUrl",
     "NoValidBackend",
@@ -57,6 +59,11 @@ class MalformedUrl(InvalidInput):
 class InvalidVolume(InvalidInput):
     def __init__(self, reason: str) -> None:
         super().__init__(f"Invalid volume: {reason}")
+
+
+class InvalidSnapshot(InvalidInput):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid snapshot: {reason}")
 
 
 class NotAuthenticated(CindermeshError):
