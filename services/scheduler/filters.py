@@ -1,7 +1,10 @@
 """Cinder's default scheduler filters as pure yes/no checks over a pool state and a request.
 
 ``scheduler_default_filters`` = AvailabilityZoneFilter, CapacityFilter, CapabilitiesFilter, in
-that order (:data:`DEFAULT_FILTERS`). The order of the checks inside each filter is Cinder's.
+that order (:data:`DEFAULT_FILTERS`). A volume made from a snapshot or from another volume runs
+:data:`SOURCE_BACKEND_FILTER` first: it is placed only on the backend that holds its source
+(Cinder drops the other backends after weighing, ``resource_backend``; a filter says so in its
+span and log line as the others do). The order of the checks inside each filter is Cinder's.
 The log messages are Cinder's too, so an operator can map one to the other.
 
 Where Cinder would raise (a zero available capacity on the thin path; a string operator or
@@ -19,12 +22,15 @@ from services.scheduler.capacity import calculate_capacity_factors, is_unbounded
 
 __all__ = [
     "DEFAULT_FILTERS",
+    "SOURCE_BACKEND_FILTER",
     "FilterRequest",
     "PoolFilter",
     "availability_zone_filter",
     "capabilities_filter",
     "capacity_filter",
+    "filters_for",
     "match_extra_spec",
+    "source_backend_filter",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,8 @@ class FilterRequest:
     availability_zone: str = ""
     #: The volume type's extra specs.
     extra_specs: Mapping[str, str] = field(default_factory=dict)
+    #: ``host@backend`` (or ``host@backend#pool``) that holds the source; empty: any.
+    source_backend: str = ""
 
     @property
     def thin(self) -> bool:
@@ -56,6 +64,20 @@ class PoolFilter:
 def availability_zone_filter(pool: PoolState, request: FilterRequest) -> bool:
     """Passes pools in the requested zone; any pool if none was requested."""
     return not request.availability_zone or pool.availability_zone == request.availability_zone
+
+
+def source_backend_filter(pool: PoolState, request: FilterRequest) -> bool:
+    """Passes the pools of the backend that holds the volume's source; any without a source."""
+    wanted = request.source_backend
+    if not wanted or wanted in (pool.backend, pool.pool_id):
+        return True
+    log.debug(
+        "Backend %s does not hold the source of volume %s (it is on %s)",
+        pool.pool_id,
+        request.volume_id,
+        wanted,
+    )
+    return False
 
 
 def _thin_fits(pool: PoolState, request: FilterRequest, virtual_free: float, total: float) -> bool:
@@ -223,3 +245,11 @@ DEFAULT_FILTERS: tuple[PoolFilter, ...] = (
     PoolFilter("CapacityFilter", capacity_filter),
     PoolFilter("CapabilitiesFilter", capabilities_filter),
 )
+
+
+SOURCE_BACKEND_FILTER = PoolFilter("SourceBackendFilter", source_backend_filter)
+
+
+def filters_for(request: FilterRequest, filters: tuple[PoolFilter, ...]) -> tuple[PoolFilter, ...]:
+    """The filters a request runs: ``filters``, after SourceBackendFilter if it has a source."""
+    return (SOURCE_BACKEND_FILTER, *filters) if request.source_backend else filters

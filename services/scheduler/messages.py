@@ -55,6 +55,9 @@ def schedule_request_from_pb(request: scheduler_pb2.ScheduleVolumeRequest) -> Sc
             size_gb=spec.size_gb,
             availability_zone=spec.availability_zone,
             volume_type=volume_type,
+            snapshot_id=spec.snapshot_id,
+            source_volid=spec.source_volid,
+            source_backend=spec.source_backend,
         ),
         retry=retry,
     )
@@ -106,6 +109,9 @@ def manager_request_to_pb(
                 name=spec.volume_type.name,
                 extra_specs=dict(spec.volume_type.extra_specs),
             ),
+            snapshot_id=spec.snapshot_id,
+            source_volid=spec.source_volid,
+            source_backend=spec.source_backend,
         ),
         host=host,
         retry=scheduler_pb2.RetryInfo(

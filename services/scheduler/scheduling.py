@@ -55,7 +55,7 @@ from cindermesh.telemetry.tracing import tracer
 from services.scheduler import volume_rows
 from services.scheduler.backend_state import BackendStates, PoolState
 from services.scheduler.disabled import DisabledBackends
-from services.scheduler.filters import DEFAULT_FILTERS, FilterRequest, PoolFilter
+from services.scheduler.filters import DEFAULT_FILTERS, FilterRequest, PoolFilter, filters_for
 from services.scheduler.manager_client import ManagerRefused, VolumeManagers
 from services.scheduler.spec import RetryState, ScheduleRequest
 from services.scheduler.weighers import WeighedPool, weigh_by_capacity
@@ -260,9 +260,12 @@ class Scheduler:
             size_gb=spec.size_gb,
             availability_zone=spec.availability_zone,
             extra_specs=spec.volume_type.extra_specs,
+            source_backend=spec.source_backend,
         )
         state.attempt = (retry.num_attempts if retry else 0) + 1
         trace.get_current_span().set_attribute("scheduler.attempt", state.attempt)
+        if spec.source_backend:
+            trace.get_current_span().set_attribute("scheduler.source_backend", spec.source_backend)
         if retry is not None and retry.hosts:
             if retry.last_error:
                 log.error(
@@ -307,7 +310,8 @@ class Scheduler:
         if not live:
             raise PlacementDeferred(f"{NO_VALID_BACKEND} No backend has reported its capacity.")
         pools = _enabled(live, disabled)
-        pools = filter_pools(pools, request, self._config.filters) if pools else []
+        filters = filters_for(request, self._config.filters)
+        pools = filter_pools(pools, request, filters) if pools else []
         tried = state.request.retry.hosts if state.request.retry else ()
         if pools and tried:
             pools = _prefer_untried(pools, tried)
@@ -382,7 +386,8 @@ class Scheduler:
         assert state.filter_request is not None
         enabled = _enabled(live, self.disabled.known())
         others = [p for p in enabled if p.pool_id != chosen.pool_id]
-        return bool(filter_pools(others, state.filter_request, self._config.filters))
+        filters = filters_for(state.filter_request, self._config.filters)
+        return bool(filter_pools(others, state.filter_request, filters))
 
     async def _give_back(self, state: CreateVolumeState) -> None:
         if state.consumed and not state.delivered and state.chosen is not None:

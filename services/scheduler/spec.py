@@ -25,6 +25,11 @@ class VolumeSpec:
     #: Requested zone; empty: any.
     availability_zone: str = ""
     volume_type: VolumeTypeSpec = field(default_factory=VolumeTypeSpec)
+    #: The snapshot or the volume it is created from (empty: none).
+    snapshot_id: str = ""
+    source_volid: str = ""
+    #: ``host@backend`` that holds the source: the volume is placed there only.
+    source_backend: str = ""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import volumes
+from cindermesh.db import sources, volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.messages import Detail, Field
 from cindermesh.db.models import (
@@ -144,6 +144,11 @@ async def _requests(session: AsyncSession, rows: list[Volume]) -> list[ScheduleR
                         id=row.volume_type_id,
                         name=volume_type.name if volume_type is not None else "",
                         extra_specs=specs[row.volume_type_id],
+                    ),
+                    snapshot_id=row.snapshot_id or "",
+                    source_volid=row.source_volid or "",
+                    source_backend=await sources.source_backend(
+                        session, row.snapshot_id, row.source_volid
                     ),
                 ),
                 retry=retry,

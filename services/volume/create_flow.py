@@ -2,9 +2,12 @@
 
     ExtractVolumeRef     reload the row; it must still be ``creating``.      undo: none
     OnFailureReschedule  nothing.                 undo: hand back to the schedulers, or ``error``
-    ExtractVolumeSpec    what to create (only ``raw`` volumes for now).      undo: none
+    ExtractVolumeSpec    what to create: ``raw``, ``snap`` or ``source_vol``.  undo: none
     NotifyVolumeAction   ``create.start``: a log line and a span event.      undo: none
-    CreateVolumeFromSpec the driver creates the image.                 undo: remove the image
+    CreateVolumeFromSpec the driver creates the image: ``create_volume``, or from the source
+                         ``create_volume_from_snapshot`` / ``create_cloned_volume`` (Cinder's
+                         ``_create_raw_volume`` / ``_create_from_snapshot`` /
+                         ``_create_from_source_volume``).              undo: remove the image
     CreateVolumeOnFinish ``available``, ``launched_at``; ``create.end``.    undo: none
 
 The flow runs only while this manager holds the volume (``services.volume.store``): every
@@ -25,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
@@ -36,9 +39,10 @@ from cindermesh.flow import Step, run_flow
 from cindermesh.telemetry.tracing import tracer
 from services.volume import store
 from services.volume.domain import CreateRequest
-from services.volume.drivers.base import VolumeDriver
+from services.volume.drivers.base import BlockStorageDriver, SnapshotRef, SourceVolumeRef
 from services.volume.errors import VolumeStateChanged, is_reschedulable
 from services.volume.scheduler_client import SchedulerClient
+from services.volume.sources import snapshot_ref, source_volume_ref
 
 __all__ = ["FLOW_NAME", "CreateFlowState", "FlowServices", "VolumeSpec", "run_create"]
 
@@ -52,7 +56,7 @@ class FlowServices:
     """What the steps call; built once per process."""
 
     db: Database
-    driver: VolumeDriver
+    driver: BlockStorageDriver
     scheduler: SchedulerClient
     #: This process's instance id: the ``worker`` of the volumes it holds.
     worker: str
@@ -60,15 +64,39 @@ class FlowServices:
     service_uuid: str | None = None
 
 
+#: Cinder's create types (``volume_spec['type']``).
+RAW, SNAP, SOURCE_VOL = "raw", "snap", "source_vol"
+
+
 @dataclass(frozen=True)
 class VolumeSpec:
-    """ExtractVolumeSpec's result (Cinder's ``volume_spec`` for a ``raw`` volume)."""
+    """ExtractVolumeSpec's result (Cinder's ``volume_spec``)."""
 
     status: str
     type: str
     volume_id: str
     volume_name: str
     volume_size: int
+    #: ``snap``: the snapshot to create from.
+    snapshot: SnapshotRef | None = field(default=None, repr=False)
+    #: ``source_vol``: the volume to clone, and its status (Cinder's ``source_volstatus``).
+    source: SourceVolumeRef | None = field(default=None, repr=False)
+    source_volstatus: str | None = None
+
+    def specification(self) -> dict[str, str | int]:
+        """Cinder's ``volume_spec`` without its ``type``, as its log line shows it."""
+        shown: dict[str, str | int] = {
+            "status": self.status,
+            "volume_id": self.volume_id,
+            "volume_name": self.volume_name,
+            "volume_size": self.volume_size,
+        }
+        if self.snapshot is not None:
+            shown["snapshot_id"] = self.snapshot.id
+        if self.source is not None and self.source_volstatus is not None:
+            shown["source_volid"] = self.source.id
+            shown["source_volstatus"] = self.source_volstatus
+        return shown
 
 
 @dataclass
@@ -158,14 +186,25 @@ class _Steps:
         log.error("%s", reason)
 
     async def extract_volume_spec(self, state: CreateFlowState) -> None:
-        assert state.volume is not None
-        state.spec = VolumeSpec(
-            status=state.volume.status,
-            type="raw",
-            volume_id=state.volume.id,
-            volume_name=f"volume-{state.volume.id}",
-            volume_size=state.volume.size,
+        """``snap`` if the row names a snapshot, ``source_vol`` if it names a volume, else
+        ``raw``; a source that is gone fails the create for good (no reschedule)."""
+        volume = state.volume
+        assert volume is not None
+        spec = VolumeSpec(
+            status=volume.status,
+            type=RAW,
+            volume_id=volume.id,
+            volume_name=f"volume-{volume.id}",
+            volume_size=volume.size,
         )
+        if volume.snapshot_id:
+            snapshot = await snapshot_ref(self._s.db, volume.snapshot_id)
+            spec = replace(spec, type=SNAP, snapshot=snapshot)
+        elif volume.source_volid:
+            source, status = await source_volume_ref(self._s.db, volume.source_volid)
+            spec = replace(spec, type=SOURCE_VOL, source=source, source_volstatus=status)
+        trace.get_current_span().set_attributes(_source_attributes(spec))
+        state.spec = spec
 
     async def notify_create_start(self, state: CreateFlowState) -> None:
         _notify(state, "create.start")
@@ -174,9 +213,21 @@ class _Steps:
         spec = state.spec
         assert spec is not None
         log.info(
-            "Volume %s: being created as %s with specification: %s", spec.volume_id, spec.type, spec
+            "Volume %s: being created as %s with specification: %s",
+            spec.volume_id,
+            spec.type,
+            spec.specification(),
         )
-        await self._s.driver.create_volume(spec.volume_id, spec.volume_size)
+        driver = self._s.driver
+        trace.get_current_span().set_attributes(_source_attributes(spec))
+        if spec.snapshot is not None:
+            await driver.create_volume_from_snapshot(
+                spec.volume_id, spec.volume_size, spec.snapshot
+            )
+        elif spec.source is not None:
+            await driver.create_cloned_volume(spec.volume_id, spec.volume_size, spec.source)
+        else:
+            await driver.create_volume(spec.volume_id, spec.volume_size)
 
     async def remove_image(self, state: CreateFlowState) -> None:
         try:
@@ -190,6 +241,17 @@ class _Steps:
         await store.mark_available(self._s.db, spec.volume_id, self._s.worker, self._s.service_uuid)
         _notify(state, "create.end")
         log.info("Volume %s (%s): created successfully", spec.volume_name, spec.volume_id)
+
+
+def _source_attributes(spec: VolumeSpec) -> dict[str, AttributeValue]:
+    """What a create is made from, for its spans."""
+    attributes: dict[str, AttributeValue] = {"volume.create_type": spec.type}
+    if spec.snapshot is not None:
+        attributes["snapshot.id"] = spec.snapshot.id
+        attributes["snapshot.volume_id"] = spec.snapshot.volume_id
+    if spec.source is not None:
+        attributes["source_volume.id"] = spec.source.id
+    return attributes
 
 
 def _notify(state: CreateFlowState, event: str) -> None:

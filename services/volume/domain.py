@@ -44,6 +44,15 @@ class CreateRequest:
     #: The pool chosen by the scheduler, host@backend#pool.
     host: str
     retry: RetryState = field(default_factory=RetryState)
+    #: The snapshot or the volume it is created from (empty: none).
+    snapshot_id: str = ""
+    source_volid: str = ""
+
+    @property
+    def source_backend(self) -> str:
+        """The backend a volume made from a source is pinned to: the one it was placed on,
+        which holds the source (empty without a source)."""
+        return backend_of(self.host) if self.snapshot_id or self.source_volid else ""
 
 
 def backend_of(host: str) -> str:

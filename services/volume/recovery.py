@@ -59,6 +59,8 @@ async def create_request(db: Database, row: Volume) -> CreateRequest:
             hosts=split_hosts(row.tried_hosts),
             last_error=row.last_error or "",
         ),
+        snapshot_id=row.snapshot_id or "",
+        source_volid=row.source_volid or "",
     )
 
 

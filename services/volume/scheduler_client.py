@@ -28,6 +28,9 @@ def to_volume_spec(request: CreateRequest) -> scheduler_pb2.VolumeSpec:
             name=request.volume_type.name,
             extra_specs=dict(request.volume_type.extra_specs),
         ),
+        snapshot_id=request.snapshot_id,
+        source_volid=request.source_volid,
+        source_backend=request.source_backend,
     )
 
 

@@ -64,6 +64,8 @@ def create_request_from_proto(
             hosts=tuple(request.retry.hosts),
             last_error=request.retry.last_error,
         ),
+        snapshot_id=spec.snapshot_id,
+        source_volid=spec.source_volid,
     )
 
 

@@ -2,6 +2,13 @@
 
     ExtractVolumeRequest -> QuotaReserve -> EntryCreate -> QuotaCommit -> VolumeCast
 
+A volume made from a snapshot or from another volume goes through the same steps
+(``services.api.volumes.sources`` checks the source): its size defaults to the source's, its
+type and zone to the source's volume's; EntryCreate checks the source again with its row locked
+and records it (``snapshot_id`` / ``source_volid``, ``bootable`` as the source's volume);
+VolumeCast pins it to the backend that holds the source (``source_backend``, the seed's
+``snapshot_same_host``).
+
 Each step's docstring says what it does and how it is undone. QuotaReserve, EntryCreate and
 QuotaCommit run in one database transaction: the volume is accepted when it commits (the row,
 status ``creating``, is then the durable record of the work, ``cindermesh.db.work``), and a
@@ -29,7 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db import quota
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumeCreateRequest, VolumeMetadata, VolumeType, utcnow
-from cindermesh.errors import BackendUnavailable, InvalidInput, NotFound, QuotaExceeded
+from cindermesh.errors import BackendUnavailable, InvalidInput, QuotaExceeded
 from cindermesh.flow import Step, run_flow
 from cindermesh.settings import Settings
 from cindermesh.telemetry.request_id import current_request_id
@@ -43,6 +50,17 @@ from services.api.volumes.lookups import (
     known_availability_zones,
     records_for,
     type_extra_specs,
+)
+from services.api.volumes.sources import (
+    CreateSource,
+    check_same_zone,
+    check_source_type,
+    created_from,
+    extract_size,
+    extract_source,
+    find_source,
+    hold_source,
+    source_zone,
 )
 from services.api.volumes.views import VolumeRecord
 
@@ -78,6 +96,8 @@ class CreateVolumeState:
     volume_type: VolumeType | None = None
     extra_specs: dict[str, str] = field(default_factory=dict)
     availability_zone: str = ""
+    #: The snapshot or volume it is made from, if any.
+    source: CreateSource = field(default_factory=CreateSource)
     # QuotaReserve
     deltas: dict[str, int] = field(default_factory=dict)
     # EntryCreate
@@ -146,27 +166,41 @@ class CreateVolumeFlow:
         return (await records_for(session, [volume]))[0]
 
     async def extract_volume_request(self, state: CreateVolumeState) -> None:
-        """Validates the body as Cinder does; resolves the volume type and the zone.
+        """Validates the body as Cinder does; resolves the source (``_extract_snapshot``,
+        ``_extract_source_volume``), the size, the volume type and the zone.
 
         Undo: nothing (no side effect).
         """
         request = validate_create(state.body, state.ctx.version)
         async with self._db.read() as session:
-            volume_type = await find_volume_type(session, state.ctx, request.volume_type)
+            requested_type = (
+                await find_volume_type(session, state.ctx, request.volume_type)
+                if request.volume_type
+                else None
+            )
+            source = await find_source(session, state.ctx, request)
+            volume_type = await check_source_type(session, state.ctx, source, requested_type)
             state.extra_specs = await type_extra_specs(session, volume_type.id)
             zones = await known_availability_zones(session, self._settings)
-        _check_sources(request)
-        if request.size is None:
+        extract_source(source)
+        size = extract_size(request.size, source)
+        if size is None:
             raise InvalidInput(DEFAULT_400_MESSAGE)
         if request.multiattach:
             raise InvalidInput(MULTIATTACH_REMOVED)
-        zone = request.availability_zone or self._settings.api.default_availability_zone
+        zone = (
+            source_zone(request.availability_zone, source)
+            or self._settings.api.default_availability_zone
+        )
         if zone not in zones:
             raise InvalidInput(f"Availability zone '{zone}' is invalid.")
+        check_same_zone(zone, source)
+        log.info("Create volume of %s GB from %s", size, created_from(source))
         state.request = request
-        state.size = request.size
+        state.size = size
         state.volume_type = volume_type
         state.availability_zone = zone
+        state.source = source
 
     async def quota_reserve(self, state: CreateVolumeState) -> None:
         """Reserves volumes and gigabytes (and their per-type keys) for the project.
@@ -201,6 +235,7 @@ class CreateVolumeFlow:
         assert state.request is not None and state.volume_type is not None
         assert state.session is not None
         session = state.session
+        await hold_source(session, state.source)
         volume = Volume(
             project_id=state.ctx.project_id,
             user_id=state.ctx.caller.user_id,
@@ -209,6 +244,9 @@ class CreateVolumeFlow:
             size=state.size,
             availability_zone=state.availability_zone,
             volume_type_id=state.volume_type.id,
+            snapshot_id=state.source.snapshot_id,
+            source_volid=state.source.source_volid,
+            bootable=state.source.bootable,
         )
         session.add(volume)
         session.add_all(
@@ -258,6 +296,9 @@ class CreateVolumeFlow:
                 name=state.volume_type.name,
                 extra_specs=state.extra_specs,
             ),
+            snapshot_id=state.source.snapshot_id or "",
+            source_volid=state.source.source_volid or "",
+            source_backend=state.source.backend,
         )
         offer = asyncio.get_running_loop().create_task(self._offer(spec))
         self._offers.add(offer)
@@ -272,22 +313,3 @@ class CreateVolumeFlow:
                 spec.volume_id,
                 error.__cause__ or error,
             )
-
-
-#: A create's sources, in the order Cinder looks them up, and what each is called.
-_SOURCES = (
-    ("snapshot_id", "Snapshot"),
-    ("source_volid", "Volume"),
-    ("consistencygroup_id", "ConsistencyGroup"),
-    ("group_id", "Group"),
-    ("image_ref", "Image"),
-    ("backup_id", "Backup"),
-)
-
-
-def _check_sources(request: VolumeCreateInput) -> None:
-    """Sources cindermesh does not hold yet: answered as Cinder answers a missing source."""
-    for field_name, kind in _SOURCES:
-        source = getattr(request, field_name)
-        if source:
-            raise NotFound(f"{kind} {source} could not be found.")
