@@ -26,6 +26,7 @@ __all__ = [
     "SnapshotMetadata",
     "SnapshotStatus",
     "Volume",
+    "VolumeAdminMetadata",
     "VolumeCreateRequest",
     "VolumeMetadata",
     "VolumeStatus",
@@ -126,6 +127,12 @@ class Volume(SQLModel, table=True):
     #: revert or a retype to go back to.
     previous_status: str | None = Field(default=None, max_length=255)
     migration_status: str | None = Field(default=None, max_length=255)
+    #: The size an extend in progress grows the volume to (from the api's accept until its
+    #: manager ends it), GiB; None: no extend in progress.
+    extend_to_gb: int | None = None
+    #: The quota reservations an action in progress holds (an extend's increase), one id a
+    #: line: committed or rolled back once, by the UPDATE that ends the action.
+    pending_reservations: str = Field(default="", max_length=4096)
     #: Whether the volume's quota is still counted (given back once on error or delete).
     quota_held: bool = True
     #: Why the volume went to error, for operators and the trace.
@@ -201,6 +208,20 @@ class VolumeCreateRequest(SQLModel, table=True):
 
 class VolumeMetadata(SQLModel, table=True):
     __tablename__ = "volume_metadata"
+
+    volume_id: str = Field(
+        foreign_key="volumes.id", primary_key=True, max_length=36, ondelete="CASCADE"
+    )
+    key: str = Field(primary_key=True, max_length=255)
+    value: str = Field(max_length=255)
+
+
+class VolumeAdminMetadata(SQLModel, table=True):
+    """A volume's admin metadata (Cinder's ``volume_admin_metadata``): keys the users do not
+    set themselves, e.g. ``readonly`` (``os-update_readonly_flag``), shown in the volume's
+    ``metadata``."""
+
+    __tablename__ = "volume_admin_metadata"
 
     volume_id: str = Field(
         foreign_key="volumes.id", primary_key=True, max_length=36, ondelete="CASCADE"

@@ -35,6 +35,7 @@ from cindermesh.db import quota
 from cindermesh.db.messages import Action, Detail, Field, Resource, record_message
 from cindermesh.db.models import (
     Volume,
+    VolumeAdminMetadata,
     VolumeCreateRequest,
     VolumeMetadata,
     VolumeStatus,
@@ -54,6 +55,7 @@ __all__ = [
     "fail_unplaced",
     "finish_create",
     "give_back_quota",
+    "has_work",
     "hold",
     "locked",
     "on_backend",
@@ -67,8 +69,18 @@ __all__ = [
 ]
 
 _REASON_MAX = 1024
-#: Statuses with work for a volume manager.
+#: Statuses with work for a volume manager (see :func:`has_work` for the actions').
 WORK_STATUSES = (VolumeStatus.CREATING, VolumeStatus.DELETING)
+
+
+def has_work() -> ColumnElement[bool]:
+    """Rows a volume manager has work on: being created or deleted, an extend accepted by the
+    api (``extending`` with its target size), a revert (``reverting``)."""
+    return or_(
+        col(Volume.status).in_(WORK_STATUSES),
+        and_(col(Volume.status) == VolumeStatus.EXTENDING, col(Volume.extend_to_gb).is_not(None)),
+        col(Volume.status) == VolumeStatus.REVERTING,
+    )
 
 
 class _Unset(enum.Enum):
@@ -191,6 +203,8 @@ async def destroy(session: AsyncSession, volume_id: str, expect: Expect) -> bool
         return False
     await give_back_quota(session, volume_id)
     await session.exec(delete(VolumeMetadata).where(col(VolumeMetadata.volume_id) == volume_id))
+    admin = delete(VolumeAdminMetadata).where(col(VolumeAdminMetadata.volume_id) == volume_id)
+    await session.exec(admin)
     await session.exec(delete(Volume).where(col(Volume.id) == volume_id))
     return True
 
@@ -283,9 +297,9 @@ async def hold(session: AsyncSession, volume: Volume, worker: str, lease: float)
 async def take_over(
     session: AsyncSession, backend_host: str, worker: str, lease: float
 ) -> list[Volume]:
-    """Every volume of this backend being created or deleted becomes ``worker``'s, whoever
-    held it (one manager serves a backend, so its holder was a previous run of it)."""
-    ours = (on_backend(backend_host), col(Volume.status).in_(WORK_STATUSES))
+    """Every volume of this backend with work (:func:`has_work`) becomes ``worker``'s,
+    whoever held it (one manager serves a backend, so its holder was a previous run of it)."""
+    ours = (on_backend(backend_host), has_work())
     await session.exec(
         update(Volume).where(*ours).values(worker=worker, lease_expires_at=lease_until(lease))
     )

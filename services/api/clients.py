@@ -66,6 +66,30 @@ class VolumeManagerClients:
         except grpc.aio.AioRpcError as error:
             raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
 
+    async def extend_volume(self, address: str, volume_id: str, new_size_gb: int) -> None:
+        """Hands an `extending` volume to its manager; returns once it has accepted it."""
+        try:
+            await self._stub(address).ExtendVolume(
+                volume_manager_pb2.ManagerExtendVolumeRequest(
+                    volume_id=volume_id, new_size_gb=new_size_gb
+                ),
+                timeout=_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
+
+    async def revert_volume(self, address: str, volume_id: str, snapshot_id: str) -> None:
+        """Hands a `reverting` volume to its manager; returns once it has accepted it."""
+        try:
+            await self._stub(address).RevertVolumeToSnapshot(
+                volume_manager_pb2.ManagerRevertVolumeRequest(
+                    volume_id=volume_id, snapshot_id=snapshot_id
+                ),
+                timeout=_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
+
     async def close(self) -> None:
         for channel in self._channels:
             await channel.close(None)

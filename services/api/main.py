@@ -26,6 +26,8 @@ from cindermesh_pb.api.v1 import (
     type_service_pb2_grpc,
     version_service_pb2,
     version_service_pb2_grpc,
+    volume_action_service_pb2,
+    volume_action_service_pb2_grpc,
     volume_service_pb2,
     volume_service_pb2_grpc,
 )
@@ -47,6 +49,8 @@ from services.api.quotas.servicer import QuotaServicer
 from services.api.types.operations import VolumeTypeOperations
 from services.api.types.servicer import TypeServicer
 from services.api.unknown_actions import UnknownActionServicer
+from services.api.volume_actions.operations import VolumeActions
+from services.api.volume_actions.servicer import VolumeActionServicer
 from services.api.volumes.create_flow import CreateVolumeFlow
 from services.api.volumes.operations import VolumeOperations
 from services.api.volumes.servicer import VolumeServicer
@@ -67,10 +71,11 @@ async def serve(settings: Settings) -> None:
     managers = VolumeManagerClients()
     authenticator = _authenticator(settings)
     edge = Edge(settings, authenticator)
+    volume_operations = VolumeOperations(db, managers)
     volumes = VolumeServicer(
         edge,
         CreateVolumeFlow(db, settings, scheduler),
-        VolumeOperations(db, managers),
+        volume_operations,
         VolumeUpdates(db),
     )
     types = TypeServicer(edge, VolumeTypeOperations(db))
@@ -80,6 +85,9 @@ async def serve(settings: Settings) -> None:
     messages = MessageServicer(edge, MessageOperations(db))
     quotas = QuotaServicer(edge, QuotaSets(db, settings.quotas))
     qos = QosServicer(edge, QosOperations(db))
+    volume_actions = VolumeActionServicer(
+        edge, VolumeActions(db, settings.quotas, managers, scheduler, volume_operations)
+    )
 
     # The public services, each registered explicitly; the gateway transcodes every service
     # of the cindermesh.api.v1 package.
@@ -95,6 +103,9 @@ async def serve(settings: Settings) -> None:
         message_service_pb2_grpc.add_MessageServiceServicer_to_server(messages, server)
         qos_service_pb2_grpc.add_QosServiceServicer_to_server(qos, server)
         action_service_pb2_grpc.add_ActionServiceServicer_to_server(unknown_actions, server)
+        volume_action_service_pb2_grpc.add_VolumeActionServiceServicer_to_server(
+            volume_actions, server
+        )
 
     service_names = [
         version_service_pb2.DESCRIPTOR.services_by_name["VersionService"].full_name,
@@ -105,6 +116,7 @@ async def serve(settings: Settings) -> None:
         message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
         qos_service_pb2.DESCRIPTOR.services_by_name["QosService"].full_name,
         action_service_pb2.DESCRIPTOR.services_by_name["ActionService"].full_name,
+        volume_action_service_pb2.DESCRIPTOR.services_by_name["VolumeActionService"].full_name,
     ]
     server = create_server(
         register,

@@ -15,6 +15,7 @@ from cindermesh.settings import Settings, load_settings
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.volume.v1 import volume_manager_pb2_grpc
+from services.volume.action_services import ActionServices
 from services.volume.create_flow import FlowServices
 from services.volume.domain import backend_host
 from services.volume.drivers import BlockStorageDriver, create_driver
@@ -61,12 +62,13 @@ async def serve(settings: Settings, backend_name: str) -> None:
         scheduler = SchedulerClient(channel)
         reporter = CapabilityReporter(settings, backend, driver, scheduler)
         host = backend_host(settings.host_name, backend.name)
+        worker = new_worker_id(host)
         manager = Manager(
             FlowServices(
                 db=db,
                 driver=driver,
                 scheduler=scheduler,
-                worker=new_worker_id(host),
+                worker=worker,
                 service_uuid=service_uuid,
             ),
             host,
@@ -74,6 +76,7 @@ async def serve(settings: Settings, backend_name: str) -> None:
             timing=ManagerTiming(
                 lease=settings.work.manager_lease, sweep_interval=settings.work.sweep_interval
             ),
+            actions=ActionServices(db=db, driver=driver, worker=worker),
         )
 
         def register(server: grpc.aio.Server) -> None:

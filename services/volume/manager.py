@@ -24,10 +24,18 @@ from typing import Any
 from cindermesh.db.models import Volume, VolumeStatus
 from cindermesh.telemetry.request_id import new_request_id, request_id_var
 from services.volume import recovery, store
+from services.volume.action_services import ActionServices
 from services.volume.create_flow import FlowServices, run_create
 from services.volume.delete import run_delete
 from services.volume.domain import CreateRequest, backend_of
-from services.volume.errors import VolumeNotFound, VolumeStateChanged, WrongBackend
+from services.volume.errors import (
+    UnsupportedDriver,
+    VolumeNotFound,
+    VolumeStateChanged,
+    WrongBackend,
+)
+from services.volume.extend_flow import run_extend
+from services.volume.revert_flow import run_revert
 
 __all__ = ["Manager", "ManagerTiming", "new_worker_id"]
 
@@ -57,8 +65,11 @@ class Manager:
         backend_host: str,
         on_capacity_change: Callable[[], None] = lambda: None,
         timing: ManagerTiming = ManagerTiming(),
+        actions: ActionServices | None = None,
     ) -> None:
         self._s = services
+        #: The extend and revert flows' services (None: this manager serves neither).
+        self._actions = actions
         #: host@backend this manager serves.
         self.backend_host = backend_host
         self._on_capacity_change = on_capacity_change
@@ -105,6 +116,42 @@ class Manager:
         if await self._claim(volume_id, VolumeStatus.DELETING) is not None:
             self._spawn(volume_id, self._delete(volume_id, self._tasks.get(volume_id)))
 
+    async def accept_extend(self, volume_id: str) -> None:
+        """Claims and starts the extend of an ``extending`` volume of this backend; raises
+        VolumeNotFound, VolumeStateChanged or WrongBackend if it cannot be accepted."""
+        await self._accept_action(volume_id, VolumeStatus.EXTENDING)
+
+    async def accept_revert(self, volume_id: str) -> None:
+        """Claims and starts the revert of a ``reverting`` volume of this backend to its
+        ``restoring`` snapshot (the raises of ``accept_extend``)."""
+        await self._accept_action(volume_id, VolumeStatus.REVERTING)
+
+    async def _accept_action(self, volume_id: str, status: str) -> None:
+        volume = await store.get_volume(self._s.db, volume_id)
+        if volume.status != status or volume.host is None:
+            raise VolumeStateChanged(volume.id, status, volume.status)
+        self._check_host(volume.host)
+        if volume_id in self._tasks:
+            log.info("Volume %s: %s already in progress", volume_id, status)
+            return
+        claimed = await self._claim(volume_id, status)
+        if claimed is not None and volume_id not in self._tasks:
+            self._spawn(volume_id, self._action(claimed))
+
+    def _action_services(self) -> ActionServices:
+        if self._actions is None:
+            raise UnsupportedDriver(f"{self.backend_host} serves no volume actions")
+        return self._actions
+
+    async def _action(self, volume: Volume) -> None:
+        """The work of a claimed volume in ``extending`` or ``reverting``."""
+        services = self._action_services()
+        if volume.status == VolumeStatus.EXTENDING:
+            await run_extend(services, volume.id)
+            self._on_capacity_change()
+        else:
+            await run_revert(services, volume.id)
+
     async def _claim(self, volume_id: str, status: str, host: str | None = None) -> Volume | None:
         volume = await store.claim(
             self._s.db, volume_id, status, self.backend_host, self.worker, self._timing.lease, host
@@ -147,6 +194,9 @@ class Manager:
         for volume_id in unfinished.deletes:
             log.info("Volume %s: resuming an interrupted delete", volume_id)
             self._spawn(volume_id, self._recovering(self._delete(volume_id, None)))
+        for volume in unfinished.actions:
+            log.info("Volume %s: resuming an interrupted %s", volume.id, volume.status)
+            self._spawn(volume.id, self._recovering(self._action(volume)))
         images = await self._s.driver.list_volumes()
         for volume_id in await recovery.orphans(self._s.db, self.backend_host, images):
             log.warning("Volume %s: removing an image no volume placed here owns", volume_id)
@@ -169,8 +219,10 @@ class Manager:
             log.info("Volume %s: taking %s work nobody held", volume_id, status)
             if status == VolumeStatus.CREATING:
                 work = self._create(await recovery.create_request(self._s.db, volume))
-            else:
+            elif status == VolumeStatus.DELETING:
                 work = self._delete(volume_id, None)
+            else:
+                work = self._action(volume)
             self._spawn(volume_id, work)
 
     def start_maintenance(self) -> None:

@@ -7,7 +7,8 @@
 * Also at start it removes the images a previous run left for volumes that are no longer
   placed here: placed elsewhere since its lease lapsed, ended in error, or gone.
 * On each sweep it takes the volumes of its backend nobody holds: hand-offs whose RPC never
-  arrived and deletes marked while it was down.
+  arrived and deletes marked while it was down; likewise extends and reverts (``extending``
+  with a target size, ``reverting``), at start and on each sweep, run again from their rows.
 
 Rows in ``creating`` without a host belong to the schedulers, not to us.
 """
@@ -26,11 +27,16 @@ from services.volume.domain import CreateRequest, RetryState, VolumeTypeRef, bac
 
 __all__ = ["Unfinished", "create_request", "orphans", "take_over"]
 
+#: The statuses of an action a manager runs (an extend, a revert).
+_ACTION_STATUSES = (VolumeStatus.EXTENDING, VolumeStatus.REVERTING)
+
 
 @dataclass(frozen=True)
 class Unfinished:
     creates: tuple[CreateRequest, ...]
     deletes: tuple[str, ...]
+    #: Volumes being extended or reverted (their rows say what to do).
+    actions: tuple[Volume, ...] = ()
 
 
 async def _volume_type(db: Database, type_id: str) -> VolumeTypeRef:
@@ -74,7 +80,8 @@ async def take_over(db: Database, backend_host: str, worker: str, lease: float) 
         if row.status == VolumeStatus.CREATING and row.host is not None
     ]
     deletes = tuple(row.id for row in rows if row.status == VolumeStatus.DELETING)
-    return Unfinished(creates=tuple(creates), deletes=deletes)
+    actions = tuple(row for row in rows if row.status in _ACTION_STATUSES)
+    return Unfinished(creates=tuple(creates), deletes=deletes, actions=actions)
 
 
 async def orphans(db: Database, backend_host: str, images: list[str]) -> list[str]:

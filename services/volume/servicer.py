@@ -109,9 +109,27 @@ class VolumeManagerServicer(volume_manager_pb2_grpc.VolumeManagerServicer):
     async def ExtendVolume(
         self, request: volume_manager_pb2.ManagerExtendVolumeRequest, context: Context
     ) -> volume_manager_pb2.ManagerExtendVolumeResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ExtendVolume")
+        """The row says the target size; the request's is only checked to be given."""
+        if not request.volume_id or request.new_size_gb <= 0:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "volume_id and new_size_gb are required"
+            )
+        try:
+            await self._manager.accept_extend(request.volume_id)
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.ManagerExtendVolumeResponse()
 
     async def RevertVolumeToSnapshot(
         self, request: volume_manager_pb2.ManagerRevertVolumeRequest, context: Context
     ) -> volume_manager_pb2.ManagerRevertVolumeResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "RevertVolumeToSnapshot")
+        """The snapshot is the volume's one in ``restoring`` (the request names it)."""
+        if not request.volume_id or not request.snapshot_id:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "volume_id and snapshot_id are required"
+            )
+        try:
+            await self._manager.accept_revert(request.volume_id)
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.ManagerRevertVolumeResponse()

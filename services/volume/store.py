@@ -86,10 +86,10 @@ async def take_over(db: Database, backend_host: str, worker: str, lease: float) 
 
 
 async def unclaimed(db: Database, backend_host: str) -> list[tuple[str, str]]:
-    """(id, status) of this backend's volumes to create or delete that nobody holds: hand-offs
-    whose RPC never arrived, and deletes whose manager was down."""
+    """(id, status) of this backend's volumes with work (``volumes.has_work``) that nobody
+    holds: hand-offs whose RPC never arrived, and work marked while its manager was down."""
     query = select(Volume.id, Volume.status).where(
-        on_backend(backend_host), col(Volume.status).in_(volumes.WORK_STATUSES), free_at(utcnow())
+        on_backend(backend_host), volumes.has_work(), free_at(utcnow())
     )
     async with db.read() as session:
         return [(volume_id, status) for volume_id, status in await session.exec(query)]

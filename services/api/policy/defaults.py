@@ -226,7 +226,62 @@ _MESSAGES = (
 
 #: Every rule, by name. Version discovery, availability zones, extensions and the limits
 #: themselves have no rule in Cinder (any authenticated caller).
+_VOLUME_ACTIONS = (
+    RuleDefault("volume:extend", PROJECT_MEMBER, "POST /volumes/{id}/action (os-extend)"),
+    RuleDefault(
+        "volume:extend_attached_volume",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-extend of an in-use volume, 3.42)",
+    ),
+    RuleDefault("volume:revert_to_snapshot", PROJECT_MEMBER, "POST /volumes/{id}/action (revert)"),
+    RuleDefault(
+        "volume_extension:volume_admin_actions:reset_status",
+        ADMIN_API,
+        "POST /volumes/{id}/action (os-reset_status)",
+    ),
+    RuleDefault("volume:retype", PROJECT_MEMBER, "POST /volumes/{id}/action (os-retype)"),
+    RuleDefault(
+        "volume:update_readonly_flag",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-update_readonly_flag)",
+    ),
+    RuleDefault(
+        "volume_extension:volume_admin_actions:force_delete",
+        ADMIN_API,
+        "POST /volumes/{id}/action (os-force_delete)",
+    ),
+    RuleDefault(
+        "volume_extension:volume_actions:reserve",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-reserve)",
+    ),
+    RuleDefault(
+        "volume_extension:volume_actions:unreserve",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-unreserve)",
+    ),
+    RuleDefault(
+        "volume_extension:volume_actions:begin_detaching",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-begin_detaching)",
+    ),
+    RuleDefault(
+        "volume_extension:volume_actions:roll_detaching",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-roll_detaching)",
+    ),
+)
+
 DEFAULT_RULES: dict[str, RuleDefault] = {
     rule.name: rule
-    for rule in (*_BASE, *_VOLUMES, *_TYPES, *_QOS_SPECS, *_QUOTAS, *_ADMIN_INFO, *_MESSAGES)
+    for rule in (
+        *_BASE,
+        *_VOLUMES,
+        *_TYPES,
+        *_QOS_SPECS,
+        *_QUOTAS,
+        *_ADMIN_INFO,
+        *_MESSAGES,
+        *_VOLUME_ACTIONS,
+    )
 }

@@ -8,6 +8,7 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from cindermesh.db import volume_actions
 from cindermesh.db.models import (
     DEFAULT_VOLUME_TYPE,
     Service,
@@ -22,6 +23,9 @@ from services.api.edge.request_context import RequestContext
 from services.api.schema import UUID_LIKE
 from services.api.types.operations import shared_with
 from services.api.volumes.views import VolumeRecord
+
+#: The admin metadata keys a volume's view shows in its ``metadata`` (Cinder's).
+VISIBLE_ADMIN_KEYS = ("readonly", "attached_mode")
 
 __all__ = [
     "find_volume",
@@ -83,13 +87,17 @@ async def known_availability_zones(session: AsyncSession, settings: Settings) ->
 
 
 async def records_for(session: AsyncSession, volumes: Sequence[Volume]) -> list[VolumeRecord]:
-    """Volumes with their metadata and type names, in two queries."""
+    """Volumes with their metadata (and the admin metadata Cinder shows in it) and type
+    names, in three queries."""
     ids = [v.id for v in volumes]
     metadata: dict[str, dict[str, str]] = {i: {} for i in ids}
     for row in await session.exec(
         select(VolumeMetadata).where(col(VolumeMetadata.volume_id).in_(ids))
     ):
         metadata[row.volume_id][row.key] = row.value
+    # Cinder's add_visible_admin_metadata: the visible admin keys over the user's.
+    for volume_id, admin in (await volume_actions.admin_metadata(session, ids)).items():
+        metadata[volume_id].update((k, v) for k, v in admin.items() if k in VISIBLE_ADMIN_KEYS)
     type_ids = {v.volume_type_id for v in volumes}
     names = {
         t.id: t.name

@@ -83,6 +83,11 @@ class VolumeOperations:
         forced = parse_bool_param("force", force) if ctx.version.at_least(23) else False
         if forced:
             authorize(ctx, "volume:force_delete")
+        await self.delete_marked(ctx, volume_id, forced)
+
+    async def delete_marked(self, ctx: RequestContext, volume_id: str, forced: bool) -> None:
+        """The delete once its parameters are parsed and authorized (``forced``: whatever the
+        status, as ``os-force_delete`` too)."""
         async with self._db.session() as session:
             found = await find_volume(session, ctx, volume_id)
             # Locked: a scheduler placing it meanwhile either wins first or finds it gone.

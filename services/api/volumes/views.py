@@ -64,7 +64,7 @@ def volume_view(ctx: RequestContext, record: VolumeRecord, extended: bool) -> ap
         multiattach=volume.multiattach,
     )
     if admin:
-        view.migration_status.CopyFrom(NULL)
+        view.migration_status.CopyFrom(text_or_null(volume.migration_status))
     if ctx.version.at_least(13):
         view.group_id.CopyFrom(NULL)
     if ctx.version.at_least(21) and admin:
@@ -86,6 +86,6 @@ def volume_view(ctx: RequestContext, record: VolumeRecord, extended: bool) -> ap
         if allowed(ctx, "volume_extension:volume_host_attribute"):
             view.os_vol_host_attr_host.CopyFrom(text_or_null(volume.host))
         if allowed(ctx, "volume_extension:volume_mig_status_attribute"):
-            view.os_vol_mig_status_attr_migstat.CopyFrom(NULL)
+            view.os_vol_mig_status_attr_migstat.CopyFrom(text_or_null(volume.migration_status))
             view.os_vol_mig_status_attr_name_id.CopyFrom(NULL)
     return view

@@ -1,0 +1,362 @@
+"""The api's volume actions: each checks what Cinder's ``volume.API`` checks, in its order and
+with its messages, and changes the row with one conditional UPDATE
+(``cindermesh.db.volume_actions``) inside the transaction that read it. Extend and revert then
+hand the volume to its manager (the row is the durable record: an unreachable manager finds
+it on its next sweep).
+
+Cinder checks each action's policy after it found the volume (a 404 before a 403); the
+servicer declares them as domain policies, authorized here on the volume's project.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cindermesh.db import quota, volume_actions, volumes
+from cindermesh.db.engine import Database
+from cindermesh.db.models import Service, Volume, VolumeStatus, VolumeType
+from cindermesh.errors import (
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    InvalidVolume,
+    NotFound,
+    QuotaExceeded,
+)
+from cindermesh.settings import QuotaSettings
+from services.api.clients import SchedulerClient, VolumeManagerClients
+from services.api.edge.request_context import RequestContext
+from services.api.policy import authorize
+from services.api.schema import invalid_input
+from services.api.volume_actions.body import StatusReset
+from services.api.volume_actions.retype import pool_capabilities, satisfies
+from services.api.volumes.lookups import find_volume, find_volume_type, type_extra_specs
+from services.api.volumes.operations import VolumeOperations
+
+__all__ = ["RULES", "VolumeActions"]
+
+log = logging.getLogger(__name__)
+
+
+class RULES:
+    """The policy rules the actions authorize (Cinder's names)."""
+
+    EXTEND = "volume:extend"
+    EXTEND_ATTACHED = "volume:extend_attached_volume"
+    RESET_STATUS = "volume_extension:volume_admin_actions:reset_status"
+    FORCE_DELETE = "volume_extension:volume_admin_actions:force_delete"
+    UPDATE = "volume:update"
+    UPDATE_READONLY = "volume:update_readonly_flag"
+    RETYPE = "volume:retype"
+    MULTIATTACH = "volume:multiattach"
+    REVERT = "volume:revert_to_snapshot"
+    RESERVE = "volume_extension:volume_actions:reserve"
+    UNRESERVE = "volume_extension:volume_actions:unreserve"
+    BEGIN_DETACHING = "volume_extension:volume_actions:begin_detaching"
+    ROLL_DETACHING = "volume_extension:volume_actions:roll_detaching"
+
+
+#: Cinder's ``os-reset_status`` refuses these (its tuple lacks a comma: only ``deleting``).
+_NOT_RESETTABLE = ("deleting", "error_deletingdetaching")
+_RETYPE_REFUSED = (
+    "Retype needs volume to be in available or in-use state, not be part of an active "
+    "migration or a consistency group, requested type has to be different that the one from "
+    "the volume, and for in-use volumes front-end qos specs cannot change."
+)
+_QUOTA_PREFIX = "VolumeSizeExceedsAvailableQuota: "
+
+
+def _target(volume: Volume) -> dict[str, object]:
+    return {"project_id": volume.project_id, "user_id": volume.user_id}
+
+
+async def _type_of(session: AsyncSession, volume: Volume) -> tuple[str, dict[str, str]]:
+    name = (
+        await session.exec(select(VolumeType.name).where(VolumeType.id == volume.volume_type_id))
+    ).first()
+    return name or "", await type_extra_specs(session, volume.volume_type_id)
+
+
+def _check_size_limits(type_name: str, specs: dict[str, str], size: int) -> None:
+    """Cinder's ``provision_filter_on_size``: the type's ``provisioning:min/max_vol_size``."""
+    minimum = specs.get("provisioning:min_vol_size")
+    if minimum and size < int(minimum):
+        raise invalid_input(
+            f"Specified volume size of '{size}' is less than the minimum required size of "
+            f"'{minimum}' for volume type '{type_name}'."
+        )
+    maximum = specs.get("provisioning:max_vol_size")
+    if maximum and size > int(maximum):
+        raise invalid_input(
+            f"Specified volume size of '{size}' is greater than the maximum allowable size of "
+            f"'{maximum}' for volume type '{type_name}'."
+        )
+
+
+async def _manager_address(session: AsyncSession, host: str | None) -> str | None:
+    if host is None:
+        return None
+    backend = host.partition("#")[0]
+    service = (await session.exec(select(Service).where(Service.host == backend))).first()
+    return service.address if service is not None else None
+
+
+class VolumeActions:
+    def __init__(
+        self,
+        db: Database,
+        quotas: QuotaSettings,
+        managers: VolumeManagerClients,
+        scheduler: SchedulerClient,
+        volumes: VolumeOperations,
+    ) -> None:
+        self._db = db
+        self._quotas = quotas
+        self._managers = managers
+        self._scheduler = scheduler
+        self._volumes = volumes
+
+    # Extend
+
+    async def extend(self, ctx: RequestContext, volume_id: str, new_size: int) -> None:
+        """Cinder's ``_extend``: the size must grow, within the type's and the project's
+        limits; ``available`` (``in-use`` from 3.42) -> ``extending`` with the increase's
+        ``gigabytes`` quota reserved, then the manager grows the image."""
+        async with self._db.session() as session:
+            found = await find_volume(session, ctx, volume_id)
+            attached = ctx.version.at_least(42) and found.status == VolumeStatus.IN_USE
+            authorize(ctx, RULES.EXTEND_ATTACHED if attached else RULES.EXTEND, _target(found))
+            volume = await volumes.locked(session, found.id)
+            if volume is None:
+                raise NotFound(f"Volume {volume_id} could not be found.")
+            if new_size - volume.size <= 0:
+                raise invalid_input(
+                    "New size for extend must be greater than current size. "
+                    f"(current: {volume.size}, extended: {new_size})."
+                )
+            type_name, specs = await _type_of(session, volume)
+            _check_size_limits(type_name, specs, new_size)
+            expected = VolumeStatus.IN_USE if attached else VolumeStatus.AVAILABLE
+            if volume.status != expected:
+                raise InvalidVolume(
+                    f"Volume {volume.id} status must be '{{'status': '{expected}'}}' to "
+                    f"extend, currently {volume.status}."
+                )
+            reservations = await self._reserve_increase(
+                session, volume, type_name, new_size - volume.size
+            )
+            if not await volume_actions.start_extend(session, volume, new_size, reservations):
+                raise InvalidVolume(f"Volume {volume.id} changed while being extended.")
+            address = await _manager_address(session, volume.host)
+        log.info("Extend volume request issued successfully. volume=%s", volume_id)
+        if address is None:
+            log.warning("volume %s: no manager registered for %s", volume_id, volume.host)
+            return
+        try:
+            await self._managers.extend_volume(address, volume_id, new_size)
+        except BackendUnavailable:
+            log.warning("volume %s: manager %s unreachable; left extending", volume_id, address)
+
+    async def _reserve_increase(
+        self, session: AsyncSession, volume: Volume, type_name: str, increase: int
+    ) -> list[str]:
+        limits = await quota.limits_for(session, volume.project_id, self._quotas)
+        per_volume = limits.get("per_volume_gigabytes", quota.UNLIMITED)
+        new_size = volume.size + increase
+        if per_volume != quota.UNLIMITED and new_size > per_volume:
+            raise QuotaExceeded(
+                f"Requested volume size {new_size}G is larger than maximum allowed limit "
+                f"{per_volume}G."
+            )
+        deltas = {"gigabytes": increase, f"gigabytes_{type_name}": increase}
+        try:
+            return await quota.reserve(
+                session, volume.project_id, deltas, self._quotas, limits=limits
+            )
+        except QuotaExceeded as over:
+            raise QuotaExceeded(over.message.removeprefix(_QUOTA_PREFIX)) from None
+
+    # Admin actions
+
+    async def reset_status(self, ctx: RequestContext, volume_id: str, reset: StatusReset) -> None:
+        """Cinder's ``os-reset_status``: an admin sets the statuses as given."""
+        async with self._db.session() as session:
+            found = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.RESET_STATUS, _target(found))
+            if reset.status in _NOT_RESETTABLE:
+                raise InvalidInput(f"Cannot reset-state to {reset.status}")
+            if reset.status == VolumeStatus.IN_USE:
+                raise InvalidInput(
+                    "Cannot reset-state to in-use because volume does not have any attachments."
+                )
+            volume = await volumes.locked(session, found.id)
+            if volume is None or not await volume_actions.reset_status(
+                session, volume, reset.values()
+            ):
+                raise NotFound(f"Volume {volume_id} could not be found.")
+        log.info("Updating volume '%s' with %r", volume_id, reset.values())
+
+    async def force_delete(self, ctx: RequestContext, volume_id: str) -> None:
+        """Cinder's ``os-force_delete``: the delete without its status check."""
+        async with self._db.read() as session:
+            found = await find_volume(session, ctx, volume_id)
+        authorize(ctx, RULES.FORCE_DELETE, _target(found))
+        await self._volumes.delete_marked(ctx, volume_id, forced=True)
+
+    # Flags
+
+    async def set_bootable(self, ctx: RequestContext, volume_id: str, bootable: bool) -> None:
+        """Cinder's ``update`` of ``bootable``: not during maintenance."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.UPDATE, _target(volume))
+            if not await volume_actions.set_bootable(session, volume.id, bootable):
+                raise InvalidVolume("The volume cannot be updated during maintenance.")
+
+    async def update_readonly(self, ctx: RequestContext, volume_id: str, readonly: bool) -> None:
+        """Cinder's ``update_readonly_flag``: the ``readonly`` admin metadata (``True`` or
+        ``False``) of an ``available`` volume."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.UPDATE_READONLY, _target(volume))
+            available = volume_actions.status_is(VolumeStatus.AVAILABLE)
+            if not await volume_actions.touch(session, volume.id, available):
+                raise InvalidVolume(
+                    f"Volume {volume.id} status must be available to update readonly flag, "
+                    f"but current status is: {volume.status}."
+                )
+            await volume_actions.set_admin_metadata(session, volume.id, "readonly", str(readonly))
+
+    # Retype
+
+    async def retype(
+        self, ctx: RequestContext, volume_id: str, new_type: str, policy: str | None
+    ) -> None:
+        """Cinder's ``retype`` where the volume's pool satisfies the new type (the type
+        changes and the per-type quota moves, at once); a retype that would need a migration
+        leaves the volume as it was, as Cinder's scheduler does for ``never`` (cindermesh
+        cannot migrate, so ``on-demand`` ends the same way)."""
+        async with self._db.read() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.RETYPE, _target(volume))
+            target = await find_volume_type(session, ctx, new_type)
+            specs = await type_extra_specs(session, target.id)
+        _check_size_limits(target.name, specs, volume.size)
+        multiattach = specs.get("multiattach") == "<is> True"
+        if volume.multiattach != multiattach:
+            if volume.status != VolumeStatus.AVAILABLE:
+                raise invalid_input(
+                    "Invalid volume_type passed, retypes affecting multiattach are only "
+                    "allowed on available volumes, the specified volume however currently "
+                    f"has a status of: {volume.status}."
+                )
+            if multiattach:
+                authorize(ctx, RULES.MULTIATTACH, _target(volume))
+        pools = await self._scheduler.get_pools()
+        capabilities = pool_capabilities(pools, volume.host or "")
+        fits = capabilities is not None and satisfies(capabilities, specs)
+        async with self._db.session() as session:
+            locked = await volumes.locked(session, volume.id)
+            if locked is None:
+                raise NotFound(f"Volume {volume_id} could not be found.")
+            if not fits:
+                # Checked after the state, as Cinder's scheduler runs after the api's checks.
+                if not volume_actions.retypable(locked, target.id):
+                    raise InvalidVolume(_RETYPE_REFUSED)
+                log.warning(
+                    "Failed to schedule_retype: volume %s: current backend not valid for type "
+                    "%s, migration %s",
+                    volume_id,
+                    target.name,
+                    "not allowed" if policy in (None, "never") else "not supported",
+                )
+                return
+            if not await volume_actions.change_type(session, locked, target, self._quotas):
+                raise InvalidVolume(_RETYPE_REFUSED)
+            if locked.multiattach != multiattach:
+                await volume_actions.set_multiattach(session, locked.id, multiattach)
+        log.info("Retype volume request issued successfully. volume=%s", volume_id)
+
+    # Revert
+
+    async def revert(self, ctx: RequestContext, volume_id: str, snapshot_id: str | None) -> None:
+        """Cinder's ``revert`` (3.40): to the volume's latest snapshot only, of the same size;
+        the volume ``reverting`` and the snapshot ``restoring`` until its manager is done."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            latest = await volume_actions.latest_snapshot(session, volume.id)
+            if latest is None:
+                raise InvalidInput(f"Volume {volume.id} doesn't have any snapshots.")
+            if snapshot_id is None or snapshot_id != latest.id:
+                raise InvalidInput(
+                    f"Specified snapshot {snapshot_id} is None or not the latest one of "
+                    f"volume {volume.id}."
+                )
+            if volume.size != latest.volume_size:
+                raise InvalidInput(
+                    f"Can't revert volume {volume.id} to its latest snapshot {latest.id}. The "
+                    "volume size must be equal to the snapshot size."
+                )
+            authorize(ctx, RULES.REVERT, _target(volume))
+            refused = await volume_actions.start_revert(session, volume, latest)
+            if refused is not None:
+                which = "Volume" if refused == "volume" else "Snapshot"
+                kind = "volume" if refused == "volume" else "snapshot"
+                raise Conflict(
+                    f"Invalid {kind}: Can't revert volume {volume.id} to its latest snapshot "
+                    f"{latest.id}. {which}'s status must be 'available'."
+                )
+            address = await _manager_address(session, volume.host)
+        log.info("Reverting volume %s to snapshot %s.", volume_id, latest.id)
+        if address is None:
+            log.warning("volume %s: no manager registered for %s", volume_id, volume.host)
+            return
+        try:
+            await self._managers.revert_volume(address, volume_id, latest.id)
+        except BackendUnavailable:
+            log.warning("volume %s: manager %s unreachable; left reverting", volume_id, address)
+
+    # Attach state machine
+
+    async def reserve(self, ctx: RequestContext, volume_id: str) -> None:
+        """``available`` (or ``in-use`` if multiattach) -> ``attaching``."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.RESERVE, _target(volume))
+            if not await volume_actions.reserve(session, volume):
+                expected = " or ".join(volume_actions.reservable_statuses(volume.multiattach))
+                raise InvalidVolume(
+                    f"Volume status must be {expected} to reserve, but the status is "
+                    f"{volume.status}."
+                )
+
+    async def unreserve(self, ctx: RequestContext, volume_id: str) -> None:
+        """``attaching`` -> ``available``; a volume not reserved: nothing to do."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.UNRESERVE, _target(volume))
+            if not await volume_actions.unreserve(session, volume.id):
+                log.debug("volume %s: unreserve of a volume not reserved", volume_id)
+
+    async def begin_detaching(self, ctx: RequestContext, volume_id: str) -> None:
+        """``in-use`` and ``attached`` -> ``detaching`` (a migrating volume: nothing)."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.BEGIN_DETACHING, _target(volume))
+            if not await volume_actions.begin_detaching(session, volume.id) and (
+                volume.migration_status in volume_actions.AVAILABLE_MIGRATION_STATUSES
+            ):
+                raise InvalidVolume(
+                    "Unable to detach volume. Volume status must be 'in-use' and "
+                    "attach_status must be 'attached' to detach."
+                )
+
+    async def roll_detaching(self, ctx: RequestContext, volume_id: str) -> None:
+        """``detaching`` -> ``in-use``; anything else: nothing to do."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.ROLL_DETACHING, _target(volume))
+            await volume_actions.roll_detaching(session, volume.id)
