@@ -62,6 +62,9 @@ class QuotaSettings:
     backup_gigabytes: int = 1000
     groups: int = 10
     per_volume_gigabytes: int = -1
+    #: Cinder's ``no_snapshot_gb_quota``: snapshots count against ``snapshots`` only, not
+    #: against ``gigabytes``.
+    no_snapshot_gb_quota: bool = False
 
 
 #: gRPC's default largest received message (4 MiB), which the api's server keeps.

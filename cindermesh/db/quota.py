@@ -40,6 +40,7 @@ __all__ = [
     "release",
     "reserve",
     "rollback",
+    "snapshot_deltas",
     "volume_deltas",
 ]
 
@@ -58,6 +59,17 @@ def volume_deltas(size_gb: int, volume_type_name: str, sign: int = 1) -> dict[st
         f"volumes_{volume_type_name}": sign,
         f"gigabytes_{volume_type_name}": sign * size_gb,
     }
+
+
+def snapshot_deltas(
+    size_gb: int, volume_type_name: str, quotas: QuotaSettings, sign: int = 1
+) -> dict[str, int]:
+    """The quota resources one snapshot of a ``size_gb`` volume counts against (Cinder's
+    ``_create_snapshot_in_db``: gigabytes too unless ``no_snapshot_gb_quota``; per-type keys)."""
+    deltas = {"snapshots": sign, f"snapshots_{volume_type_name}": sign}
+    if not quotas.no_snapshot_gb_quota:
+        deltas |= {"gigabytes": sign * size_gb, f"gigabytes_{volume_type_name}": sign * size_gb}
+    return deltas
 
 
 def default_limits(quotas: QuotaSettings) -> dict[str, int]:
@@ -151,6 +163,10 @@ def _exceeded(resource: str, limit: int, requested: int, usage: QuotaUsage) -> Q
             "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
             f"{resource} quota. Requested {requested}G, quota is {limit}G and "
             f"{consumed}G has been consumed."
+        )
+    if "snapshots" in resource:
+        return QuotaExceeded(
+            f"SnapshotLimitExceeded: Maximum number of snapshots allowed ({limit}) exceeded"
         )
     return QuotaExceeded(
         f"VolumeLimitExceeded: Maximum number of volumes allowed ({limit}) "

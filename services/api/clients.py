@@ -90,6 +90,28 @@ class VolumeManagerClients:
         except grpc.aio.AioRpcError as error:
             raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
 
+    async def create_snapshot(self, address: str, snapshot_id: str) -> None:
+        """Hands a `creating` snapshot to its volume's manager; returns once it has accepted
+        it."""
+        try:
+            await self._stub(address).CreateSnapshot(
+                volume_manager_pb2.ManagerCreateSnapshotRequest(snapshot_id=snapshot_id),
+                timeout=_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
+
+    async def delete_snapshot(self, address: str, snapshot_id: str) -> None:
+        """Hands a `deleting` snapshot to its volume's manager; returns once it has accepted
+        it."""
+        try:
+            await self._stub(address).DeleteSnapshot(
+                volume_manager_pb2.ManagerDeleteSnapshotRequest(snapshot_id=snapshot_id),
+                timeout=_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
+
     async def close(self) -> None:
         for channel in self._channels:
             await channel.close(None)

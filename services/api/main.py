@@ -22,6 +22,8 @@ from cindermesh_pb.api.v1 import (
     qos_service_pb2_grpc,
     quota_service_pb2,
     quota_service_pb2_grpc,
+    snapshot_service_pb2,
+    snapshot_service_pb2_grpc,
     type_service_pb2,
     type_service_pb2_grpc,
     version_service_pb2,
@@ -46,6 +48,9 @@ from services.api.qos.operations import QosOperations
 from services.api.qos.servicer import QosServicer
 from services.api.quotas.quota_sets import QuotaSets
 from services.api.quotas.servicer import QuotaServicer
+from services.api.snapshots.metadata import SnapshotMetadataOperations
+from services.api.snapshots.operations import SnapshotOperations
+from services.api.snapshots.servicer import SnapshotServicer
 from services.api.types.operations import VolumeTypeOperations
 from services.api.types.servicer import TypeServicer
 from services.api.unknown_actions import UnknownActionServicer
@@ -89,6 +94,12 @@ async def serve(settings: Settings) -> None:
         edge, VolumeActions(db, settings.quotas, managers, scheduler, volume_operations)
     )
 
+    snapshots = SnapshotServicer(
+        edge,
+        SnapshotOperations(db, settings.quotas, managers),
+        SnapshotMetadataOperations(db),
+    )
+
     # The public services, each registered explicitly; the gateway transcodes every service
     # of the cindermesh.api.v1 package.
     versions = VersionServicer(edge)
@@ -102,6 +113,7 @@ async def serve(settings: Settings) -> None:
         info_service_pb2_grpc.add_InfoServiceServicer_to_server(info, server)
         message_service_pb2_grpc.add_MessageServiceServicer_to_server(messages, server)
         qos_service_pb2_grpc.add_QosServiceServicer_to_server(qos, server)
+        snapshot_service_pb2_grpc.add_SnapshotServiceServicer_to_server(snapshots, server)
         action_service_pb2_grpc.add_ActionServiceServicer_to_server(unknown_actions, server)
         volume_action_service_pb2_grpc.add_VolumeActionServiceServicer_to_server(
             volume_actions, server
@@ -115,6 +127,7 @@ async def serve(settings: Settings) -> None:
         info_service_pb2.DESCRIPTOR.services_by_name["InfoService"].full_name,
         message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
         qos_service_pb2.DESCRIPTOR.services_by_name["QosService"].full_name,
+        snapshot_service_pb2.DESCRIPTOR.services_by_name["SnapshotService"].full_name,
         action_service_pb2.DESCRIPTOR.services_by_name["ActionService"].full_name,
         volume_action_service_pb2.DESCRIPTOR.services_by_name["VolumeActionService"].full_name,
     ]

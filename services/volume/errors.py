@@ -3,7 +3,9 @@
 VolumeManagerError
 ├── NotReschedulable          another backend would not do better: the volume goes to error
 │   ├── VolumeNotFound        the row is gone
-│   └── VolumeStateChanged    the row is not in the state this work expects
+│   ├── VolumeStateChanged    the row is not in the state this work expects
+│   ├── SnapshotNotFound      the snapshot's row is gone
+│   └── SnapshotStateChanged  the snapshot's row is not in the state this work expects
 ├── WrongBackend              the request names a host this process does not serve
 ├── DriverError               the backend failed (reschedulable)
 │   └── DriverNotInitialized
@@ -18,6 +20,8 @@ __all__ = [
     "DriverError",
     "DriverNotInitialized",
     "NotReschedulable",
+    "SnapshotNotFound",
+    "SnapshotStateChanged",
     "UnsupportedDriver",
     "VolumeManagerError",
     "VolumeNotFound",
@@ -45,6 +49,19 @@ class VolumeStateChanged(NotReschedulable):
     def __init__(self, volume_id: str, expected: str, actual: str) -> None:
         super().__init__(f"Volume {volume_id} is {actual!r}, expected {expected!r}.")
         self.volume_id = volume_id
+        self.actual = actual
+
+
+class SnapshotNotFound(NotReschedulable):
+    def __init__(self, snapshot_id: str) -> None:
+        super().__init__(f"Snapshot {snapshot_id} could not be found.")
+        self.snapshot_id = snapshot_id
+
+
+class SnapshotStateChanged(NotReschedulable):
+    def __init__(self, snapshot_id: str, expected: str, actual: str) -> None:
+        super().__init__(f"Snapshot {snapshot_id} is {actual!r}, expected {expected!r}.")
+        self.snapshot_id = snapshot_id
         self.actual = actual
 
 

@@ -24,6 +24,7 @@ from services.volume.registration import ServiceRegistration
 from services.volume.reporter import CapabilityReporter
 from services.volume.scheduler_client import SchedulerClient
 from services.volume.servicer import SERVICE_NAME, VolumeManagerServicer
+from services.volume.snapshot_flows import SnapshotServices
 
 __all__ = ["main", "serve"]
 
@@ -77,6 +78,7 @@ async def serve(settings: Settings, backend_name: str) -> None:
                 lease=settings.work.manager_lease, sweep_interval=settings.work.sweep_interval
             ),
             actions=ActionServices(db=db, driver=driver, worker=worker),
+            snapshots=SnapshotServices(db=db, driver=driver, worker=worker, quotas=settings.quotas),
         )
 
         def register(server: grpc.aio.Server) -> None:

@@ -10,6 +10,9 @@ An accepted create or delete runs as an ``asyncio`` task that inherits the calle
 (trace context and request id), so its spans and log lines belong to the request's trace. At
 most one piece of work per volume runs at a time: a delete accepted while the create of the
 same volume still runs waits for it.
+
+The snapshots of the volumes placed here are this manager's too (``snapshot_work``): their
+work runs among the volumes', a cascading volume delete removes them before the volume.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from services.volume.errors import (
 )
 from services.volume.extend_flow import run_extend
 from services.volume.revert_flow import run_revert
+from services.volume.snapshot_flows import SnapshotServices
+from services.volume.snapshot_work import SnapshotWork
 
 __all__ = ["Manager", "ManagerTiming", "new_worker_id"]
 
@@ -66,6 +71,7 @@ class Manager:
         on_capacity_change: Callable[[], None] = lambda: None,
         timing: ManagerTiming = ManagerTiming(),
         actions: ActionServices | None = None,
+        snapshots: SnapshotServices | None = None,
     ) -> None:
         self._s = services
         #: The extend and revert flows' services (None: this manager serves neither).
@@ -75,6 +81,14 @@ class Manager:
         self._on_capacity_change = on_capacity_change
         self._timing = timing
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: The snapshot work (None: this manager serves no snapshots).
+        self.snapshots = (
+            SnapshotWork(
+                snapshots, backend_host, timing.lease, self._tasks, self._spawn, on_capacity_change
+            )
+            if snapshots is not None
+            else None
+        )
         self._maintenance: asyncio.Task[None] | None = None
 
     @property
@@ -167,6 +181,11 @@ class Manager:
     async def _delete(self, volume_id: str, before: asyncio.Task[None] | None) -> None:
         if before is not None:
             await asyncio.wait({before})
+        if self.snapshots is not None and not await self.snapshots.delete_snapshots_of(volume_id):
+            log.error("Volume %s: delete failed: a snapshot of it is left", volume_id)
+            deleting, failed = VolumeStatus.DELETING, VolumeStatus.ERROR_DELETING
+            await store.set_status(self._s.db, volume_id, deleting, failed, self.worker)
+            return
         await run_delete(self._s.db, self._s.driver, volume_id, self.worker)
         self._on_capacity_change()
 
@@ -185,6 +204,8 @@ class Manager:
     async def recover(self) -> None:
         """Takes over and restarts what a previous run left unfinished, and removes the images
         of volumes no longer placed here (see ``recovery``)."""
+        if self.snapshots is not None:
+            await self.snapshots.recover()
         unfinished = await recovery.take_over(
             self._s.db, self.backend_host, self.worker, self._timing.lease
         )
@@ -206,6 +227,8 @@ class Manager:
 
     async def sweep_once(self) -> None:
         """Claims and starts this backend's work nobody holds."""
+        if self.snapshots is not None:
+            await self.snapshots.sweep_once()
         for volume_id, status in await store.unclaimed(self._s.db, self.backend_host):
             if volume_id in self._tasks:
                 continue
@@ -237,6 +260,8 @@ class Manager:
                 if self._tasks and loop.time() >= next_renewal:
                     held = list(self._tasks)
                     await store.renew(self._s.db, self.worker, held, self._timing.lease)
+                    if self.snapshots is not None:
+                        await self.snapshots.renew(held)
                     next_renewal = loop.time() + self._timing.lease / 3
                 await self.sweep_once()
             except Exception as error:

@@ -8,6 +8,8 @@ from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from cindermesh_pb.volume.v1 import volume_manager_pb2, volume_manager_pb2_grpc
 from services.volume.domain import CreateRequest, RetryState, VolumeTypeRef
 from services.volume.errors import (
+    SnapshotNotFound,
+    SnapshotStateChanged,
     VolumeManagerError,
     VolumeNotFound,
     VolumeStateChanged,
@@ -22,6 +24,8 @@ SERVICE_NAME: str = volume_manager_pb2.DESCRIPTOR.services_by_name["VolumeManage
 #: Domain error -> gRPC status; the first matching class wins.
 _STATUS: tuple[tuple[type[VolumeManagerError], grpc.StatusCode], ...] = (
     (VolumeNotFound, grpc.StatusCode.NOT_FOUND),
+    (SnapshotNotFound, grpc.StatusCode.NOT_FOUND),
+    (SnapshotStateChanged, grpc.StatusCode.FAILED_PRECONDITION),
     (VolumeStateChanged, grpc.StatusCode.FAILED_PRECONDITION),
     (WrongBackend, grpc.StatusCode.FAILED_PRECONDITION),
     (VolumeManagerError, grpc.StatusCode.INTERNAL),
@@ -95,16 +99,33 @@ class VolumeManagerServicer(volume_manager_pb2_grpc.VolumeManagerServicer):
             await context.abort(_status_of(error), error.message)
         return volume_manager_pb2.ManagerDeleteVolumeResponse()
 
-    # Not yet served (issue 10 fills them in): answered UNIMPLEMENTED.
     async def CreateSnapshot(
         self, request: volume_manager_pb2.ManagerCreateSnapshotRequest, context: Context
     ) -> volume_manager_pb2.ManagerCreateSnapshotResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "CreateSnapshot")
+        work = self._manager.snapshots
+        if work is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "CreateSnapshot")
+        if not request.snapshot_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "snapshot_id is required")
+        try:
+            await work.accept_create(request.snapshot_id)
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.ManagerCreateSnapshotResponse()
 
     async def DeleteSnapshot(
         self, request: volume_manager_pb2.ManagerDeleteSnapshotRequest, context: Context
     ) -> volume_manager_pb2.ManagerDeleteSnapshotResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "DeleteSnapshot")
+        work = self._manager.snapshots
+        if work is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "DeleteSnapshot")
+        if not request.snapshot_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "snapshot_id is required")
+        try:
+            await work.accept_delete(request.snapshot_id)
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.ManagerDeleteSnapshotResponse()
 
     async def ExtendVolume(
         self, request: volume_manager_pb2.ManagerExtendVolumeRequest, context: Context

@@ -20,16 +20,23 @@ def headers(project: str, user: str = "u1", version: str | None = None) -> dict[
 
 
 def wait_for_status(
-    client: httpx.Client, url: str, hdrs: dict[str, str], wanted: str, timeout: float = 15.0
+    client: httpx.Client,
+    url: str,
+    hdrs: dict[str, str],
+    wanted: str,
+    timeout: float = 15.0,
+    resource: str = "volume",
 ) -> dict[str, Any]:
+    """Polls ``url`` until its ``resource`` (``volume``, ``snapshot``) is in ``wanted``."""
     deadline = time.monotonic() + timeout
     while True:
         response = client.get(url, headers=hdrs)
         body: dict[str, Any] = response.json()
-        if response.status_code == 200 and body["volume"]["status"] == wanted:
-            return body["volume"]
+        if response.status_code == 200 and body[resource]["status"] == wanted:
+            shown: dict[str, Any] = body[resource]
+            return shown
         if time.monotonic() > deadline:
-            raise AssertionError(f"volume never became {wanted}: {response.status_code} {body}")
+            raise AssertionError(f"{resource} never became {wanted}: {response.status_code} {body}")
         time.sleep(0.02)
 
 

@@ -224,6 +224,45 @@ _MESSAGES = (
     RuleDefault("message:delete", PROJECT_MEMBER, "DELETE /messages/{id}"),
 )
 
+_SNAPSHOTS = (
+    RuleDefault("volume:get_snapshot", PROJECT_READER, "GET /snapshots/{id}"),
+    RuleDefault("volume:get_all_snapshots", PROJECT_READER, "GET /snapshots, /snapshots/detail"),
+    RuleDefault(
+        "volume_extension:extended_snapshot_attributes",
+        PROJECT_READER,
+        "os-extended-snapshot-attributes:* in snapshot views",
+    ),
+    RuleDefault("volume:create_snapshot", PROJECT_MEMBER, "POST /snapshots"),
+    RuleDefault("volume:update_snapshot", PROJECT_MEMBER, "PUT /snapshots/{id}"),
+    RuleDefault("volume:delete_snapshot", PROJECT_MEMBER, "DELETE /snapshots/{id}"),
+    RuleDefault(
+        "volume:get_snapshot_metadata", PROJECT_READER, "GET /snapshots/{id}/metadata[/key]"
+    ),
+    RuleDefault(
+        "volume:update_snapshot_metadata",
+        PROJECT_MEMBER,
+        "POST, PUT /snapshots/{id}/metadata[/key]",
+    ),
+    RuleDefault(
+        "volume:delete_snapshot_metadata", PROJECT_MEMBER, "DELETE /snapshots/{id}/metadata/key"
+    ),
+    RuleDefault(
+        "volume_extension:snapshot_admin_actions:reset_status",
+        ADMIN_API,
+        "POST /snapshots/{id}/action (os-reset_status)",
+    ),
+    RuleDefault(
+        "snapshot_extension:snapshot_actions:update_snapshot_status",
+        PROJECT_MEMBER,
+        "POST /snapshots/{id}/action (os-update_snapshot_status)",
+    ),
+    RuleDefault(
+        "volume_extension:snapshot_admin_actions:force_delete",
+        ADMIN_API,
+        "POST /snapshots/{id}/action (os-force_delete)",
+    ),
+)
+
 #: Every rule, by name. Version discovery, availability zones, extensions and the limits
 #: themselves have no rule in Cinder (any authenticated caller).
 _VOLUME_ACTIONS = (
@@ -283,5 +322,6 @@ DEFAULT_RULES: dict[str, RuleDefault] = {
         *_ADMIN_INFO,
         *_MESSAGES,
         *_VOLUME_ACTIONS,
+        *_SNAPSHOTS,
     )
 }

@@ -1,5 +1,6 @@
-"""Listing volumes as Cinder does: filters, sorting, limit/marker/offset pagination, count and
-the ``volumes_links`` next-page link."""
+"""Listing as Cinder does: filters, sorting, limit/marker/offset pagination, count and the
+``<collection>_links`` next-page link, for volumes (:data:`VOLUMES`) and any other table a
+:class:`ListTable` describes (snapshots: ``services.api.snapshots.listing``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import ast
 import datetime as dt
 import json
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, or_, true
 from sqlmodel import col, select
@@ -27,7 +29,19 @@ from services.api.schema import (
     validate_integer,
 )
 
-__all__ = ["ListPage", "ListQuery", "list_page", "next_link", "parse_list_query"]
+__all__ = [
+    "VOLUMES",
+    "ListPage",
+    "ListQuery",
+    "ListTable",
+    "SortRequest",
+    "list_page",
+    "next_link",
+    "parse_limit",
+    "parse_list_query",
+    "parse_metadata_filter",
+    "parse_sort",
+]
 
 MAX_LIMIT = 1000
 _SORT_COLUMNS: dict[str, Any] = {
@@ -45,6 +59,38 @@ _SORT_COLUMNS: dict[str, Any] = {
     "bootable": Volume.bootable,
     "host": Volume.host,
 }
+
+
+class _Row(Protocol):
+    id: str
+
+
+Row = TypeVar("Row", bound=_Row)
+
+
+@dataclass(frozen=True)
+class ListTable(Generic[Row]):
+    """What listing needs to know of a table."""
+
+    model: type[Row]
+    #: Sort keys and equality filters, by their query name.
+    columns: Mapping[str, Any]
+    #: The metadata table's owner-id, key and value columns.
+    metadata_owner: Any
+    metadata_key: Any
+    metadata_value: Any
+    #: The resource's name in Cinder's "<kind> <marker> could not be found.".
+    kind: str
+
+
+VOLUMES = ListTable(
+    model=Volume,
+    columns=_SORT_COLUMNS,
+    metadata_owner=VolumeMetadata.volume_id,
+    metadata_key=VolumeMetadata.key,
+    metadata_value=VolumeMetadata.value,
+    kind="Volume",
+)
 
 
 @dataclass(frozen=True)
@@ -66,13 +112,23 @@ class ListQuery:
 
 
 @dataclass(frozen=True)
-class ListPage:
-    volumes: list[Volume]
+class ListPage(Generic[Row]):
+    rows: list[Row]
     count: int | None
     limit: int
 
 
-def _limit(value: str) -> int:
+class SortRequest(Protocol):
+    """The sort parameters of a list request (a ``List*Request`` message)."""
+
+    sort: str
+    sort_key: str
+    sort_dir: str
+
+    def HasField(self, field_name: str) -> bool: ...
+
+
+def parse_limit(value: str) -> int:
     """Cinder's ``_get_limit_param``."""
     try:
         limit = int(value)
@@ -83,7 +139,9 @@ def _limit(value: str) -> int:
     return limit
 
 
-def _parse_sort(request: api_pb2.ListVolumesRequest) -> tuple[tuple[str, str], ...]:
+def parse_sort(
+    request: SortRequest, columns: Mapping[str, Any] = _SORT_COLUMNS
+) -> tuple[tuple[str, str], ...]:
     keys: list[str] = []
     dirs: list[str] = []
     if request.HasField("sort"):
@@ -108,7 +166,7 @@ def _parse_sort(request: api_pb2.ListVolumesRequest) -> tuple[tuple[str, str], .
             keys = ["created_at"]
             dirs = dirs or ["desc"]
     for key in keys:
-        if key not in _SORT_COLUMNS:
+        if key not in columns:
             raise invalid_input("Invalid sort key")
     for direction in dirs:
         if direction not in ("asc", "desc"):
@@ -121,7 +179,7 @@ def _parse_sort(request: api_pb2.ListVolumesRequest) -> tuple[tuple[str, str], .
     return tuple(pairs)
 
 
-def _parse_metadata(value: str) -> dict[str, str] | None:
+def parse_metadata_filter(value: str) -> dict[str, str] | None:
     """Cinder evaluates the filter as a literal; anything but a dict matches nothing."""
     try:
         parsed = json.loads(value)
@@ -181,7 +239,7 @@ def parse_list_query(ctx: RequestContext, request: api_pb2.ListVolumesRequest) -
     admin = ctx.caller.is_admin
     limit = None
     if request.HasField("limit"):
-        limit = _limit(request.limit)
+        limit = parse_limit(request.limit)
     offset = validate_integer("offset", request.offset, 0) if request.HasField("offset") else 0
     filters = {
         name: getattr(request, name)
@@ -193,7 +251,7 @@ def parse_list_query(ctx: RequestContext, request: api_pb2.ListVolumesRequest) -
             filters["project_id"] = request.project_id
         elif general:
             raise InvalidInput("Invalid filters project_id are found in query options.")
-    match_nothing = request.HasField("metadata") and _parse_metadata(request.metadata) is None
+    match_nothing = request.HasField("metadata") and parse_metadata_filter(request.metadata) is None
     # No cindermesh volume migrates or belongs to a group: such a filter matches nothing.
     if request.HasField("migration_status"):
         match_nothing = True
@@ -220,41 +278,44 @@ def parse_list_query(ctx: RequestContext, request: api_pb2.ListVolumesRequest) -
         limit=limit,
         marker=request.marker if request.HasField("marker") else None,
         offset=offset,
-        sort=_parse_sort(request),
+        sort=parse_sort(request),
         with_count=(
             version.at_least(45) and request.HasField("with_count") and is_true(request.with_count)
         ),
         all_tenants=admin and request.HasField("all_tenants") and is_true(request.all_tenants),
         filters=filters,
         bootable=bootable,
-        metadata=_parse_metadata(request.metadata) if request.HasField("metadata") else None,
+        metadata=parse_metadata_filter(request.metadata) if request.HasField("metadata") else None,
         match_nothing=match_nothing,
         times=times,
     )
 
 
-def _conditions(ctx: RequestContext, query: ListQuery) -> list[ColumnElement[bool]]:
+def _conditions(
+    ctx: RequestContext, query: ListQuery, table: ListTable[Any]
+) -> list[ColumnElement[bool]]:
+    columns = table.columns
     conditions: list[ColumnElement[bool]] = []
     if not query.all_tenants:
-        conditions.append(col(Volume.project_id) == ctx.project_id)
+        conditions.append(col(columns["project_id"]) == ctx.project_id)
     if query.bootable is not None:
-        conditions.append(col(Volume.bootable) == query.bootable)
+        conditions.append(col(columns["bootable"]) == query.bootable)
     for name, value in query.filters.items():
         if name == "size":
-            conditions.append(col(Volume.size) == (int(value) if value.isdigit() else -1))
+            conditions.append(col(columns["size"]) == (int(value) if value.isdigit() else -1))
         else:
-            conditions.append(col(_SORT_COLUMNS[name]) == value)
+            conditions.append(col(columns[name]) == value)
     if query.metadata is not None:
         for key, value in query.metadata.items():
             conditions.append(
-                col(Volume.id).in_(
-                    select(VolumeMetadata.volume_id).where(
-                        VolumeMetadata.key == key, VolumeMetadata.value == value
+                col(columns["id"]).in_(
+                    select(table.metadata_owner).where(
+                        table.metadata_key == key, table.metadata_value == value
                     )
                 )
             )
     for name, comparisons in query.times.items():
-        column = col(_SORT_COLUMNS[name])
+        column = col(columns[name])
         conditions.append(or_(*(_compare(column, op, time) for op, time in comparisons)))
     if query.match_nothing:
         conditions.append(~true())
@@ -274,53 +335,61 @@ def _compare(column: Any, operator: str, time: dt.datetime) -> ColumnElement[boo
     return result
 
 
-def _after_marker(query: ListQuery, marker: Volume) -> ColumnElement[bool]:
+def _after_marker(
+    query: ListQuery, marker: object, columns: Mapping[str, Any]
+) -> ColumnElement[bool]:
     """Rows strictly after the marker in the sort order (oslo's paginate_query)."""
     alternatives: list[ColumnElement[bool]] = []
     for index, (key, direction) in enumerate(query.sort):
-        equal = [col(_SORT_COLUMNS[k]) == getattr(marker, k) for k, _ in query.sort[:index]]
-        column = col(_SORT_COLUMNS[key])
-        value = getattr(marker, key)
+        equal = [col(columns[k]) == getattr(marker, columns[k].key) for k, _ in query.sort[:index]]
+        column = col(columns[key])
+        value = getattr(marker, columns[key].key)
         beyond = column < value if direction == "desc" else column > value
         alternatives.append(and_(*equal, beyond))
     return or_(*alternatives)
 
 
-async def list_page(session: AsyncSession, ctx: RequestContext, query: ListQuery) -> ListPage:
-    conditions = _conditions(ctx, query)
-    statement: SelectOfScalar[Volume] = select(Volume).where(*conditions)
+async def list_page(
+    session: AsyncSession,
+    ctx: RequestContext,
+    query: ListQuery,
+    table: ListTable[Row],
+) -> ListPage[Row]:
+    """A page of ``table``'s rows (the caller's project's unless an admin asks for all)."""
+    conditions = _conditions(ctx, query, table)
+    model = table.model
+    statement: SelectOfScalar[Row] = select(model).where(*conditions)
     count = None
     if query.with_count:
-        count_statement = select(func.count()).select_from(Volume).where(*conditions)
+        count_statement = select(func.count()).select_from(model).where(*conditions)
         count = (await session.exec(count_statement)).one()
     if query.marker is not None:
-        marker = (
-            await session.exec(select(Volume).where(*conditions, Volume.id == query.marker))
-        ).first()
+        marker_query = select(model).where(*conditions, col(table.columns["id"]) == query.marker)
+        marker = (await session.exec(marker_query)).first()
         if marker is None:
-            raise NotFound(f"Volume {query.marker} could not be found.")
-        statement = statement.where(_after_marker(query, marker))
+            raise NotFound(f"{table.kind} {query.marker} could not be found.")
+        statement = statement.where(_after_marker(query, marker, table.columns))
     for key, direction in query.sort:
-        column = col(_SORT_COLUMNS[key])
+        column = col(table.columns[key])
         statement = statement.order_by(column.desc() if direction == "desc" else column.asc())
     limit = min(query.limit if query.limit is not None else MAX_LIMIT, MAX_LIMIT)
     statement = statement.offset(query.offset).limit(limit)
-    volumes = list(await session.exec(statement))
-    return ListPage(volumes, count, limit)
+    rows = list(await session.exec(statement))
+    return ListPage(rows, count, limit)
 
 
 def next_link(
-    ctx: RequestContext, page: ListPage, original_path: str, resource: str
+    ctx: RequestContext, page: ListPage[Any], original_path: str, resource: str
 ) -> list[dict[str, str]] | None:
     """Cinder's rule: a next link when the page is full (or the count says more remain)."""
-    if not page.volumes:
+    if not page.rows:
         return None
-    item_count = page.count if page.count else len(page.volumes)
+    item_count = page.count if page.count else len(page.rows)
     if page.limit > item_count:
         return None
     query = urllib.parse.urlsplit(original_path).query
     params = [(k, v) for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True)]
-    marker = page.volumes[-1].id
+    marker = page.rows[-1].id
     if any(k == "marker" for k, _ in params):
         params = [(k, marker if k == "marker" else v) for k, v in params]
     else:

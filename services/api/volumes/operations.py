@@ -7,7 +7,7 @@ import logging
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import volumes
+from cindermesh.db import snapshots, volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Service, Volume, VolumeMetadata, VolumeStatus
 from cindermesh.errors import BackendUnavailable, InvalidVolume
@@ -16,7 +16,7 @@ from services.api.clients import VolumeManagerClients
 from services.api.edge.request_context import RequestContext
 from services.api.policy import authorize
 from services.api.schema import parse_bool_param
-from services.api.volumes.listing import ListPage, ListQuery, list_page
+from services.api.volumes.listing import VOLUMES, ListPage, ListQuery, list_page
 from services.api.volumes.lookups import find_volume, records_for
 from services.api.volumes.views import VolumeRecord
 
@@ -46,11 +46,11 @@ class VolumeOperations:
 
     async def list(
         self, ctx: RequestContext, query: ListQuery, with_records: bool
-    ) -> tuple[ListPage, list[VolumeRecord]]:
+    ) -> tuple[ListPage[Volume], list[VolumeRecord]]:
         """A page of volumes (the caller's project's unless an admin asks for all)."""
         async with self._db.read() as session:
-            page = await list_page(session, ctx, query)
-            records = await records_for(session, page.volumes) if with_records else []
+            page = await list_page(session, ctx, query, VOLUMES)
+            records = await records_for(session, page.rows) if with_records else []
             return page, records
 
     async def summary(
@@ -79,15 +79,18 @@ class VolumeOperations:
 
         A volume never scheduled (no host) is removed here, quota and all, as Cinder does.
         """
-        parse_bool_param("cascade", cascade)
+        cascading = parse_bool_param("cascade", cascade)
         forced = parse_bool_param("force", force) if ctx.version.at_least(23) else False
         if forced:
             authorize(ctx, "volume:force_delete")
-        await self.delete_marked(ctx, volume_id, forced)
+        await self.delete_marked(ctx, volume_id, forced, cascading)
 
-    async def delete_marked(self, ctx: RequestContext, volume_id: str, forced: bool) -> None:
+    async def delete_marked(
+        self, ctx: RequestContext, volume_id: str, forced: bool, cascade: bool = False
+    ) -> None:
         """The delete once its parameters are parsed and authorized (``forced``: whatever the
-        status, as ``os-force_delete`` too)."""
+        status, as ``os-force_delete`` too; ``cascade``: its snapshots go first, else a volume
+        with snapshots stays)."""
         async with self._db.session() as session:
             found = await find_volume(session, ctx, volume_id)
             # Locked: a scheduler placing it meanwhile either wins first or finds it gone.
@@ -105,6 +108,10 @@ class VolumeOperations:
                 )
             if forced and volume.status == VolumeStatus.DELETING:
                 raise InvalidVolume(f"Volume  {_NOT_DELETABLE}")
+            owner = None if ctx.caller.is_admin else ctx.project_id
+            if not await snapshots.go_with_volume(session, volume.id, cascade, forced, owner):
+                status = "" if forced else f"status must be {' or '.join(_DELETABLE)} and"
+                raise InvalidVolume(f"Volume {status} {_NOT_DELETABLE}")
             if not await volumes.start_delete(session, volume):
                 raise InvalidVolume(f"Volume  {_NOT_DELETABLE}")  # changed meanwhile
             backend = volume.host.partition("#")[0]

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from google.protobuf import struct_pb2
 
+from cindermesh.db.models import Volume
 from cindermesh.errors import NotFound
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as api_pb2_grpc
@@ -61,7 +62,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
             raise NotFound(RESOURCE_NOT_FOUND)
         page, _ = await self._volumes.list(ctx, parse_list_query(ctx, request), False)
         response = api_pb2.ListVolumeSummariesResponse(
-            volumes=[volume_summary(ctx, v) for v in page.volumes]
+            volumes=[volume_summary(ctx, v) for v in page.rows]
         )
         _paginate(response, ctx, page, "volumes")
         return response
@@ -160,7 +161,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
 def _paginate(
     response: api_pb2.ListVolumesResponse | api_pb2.ListVolumeSummariesResponse,
     ctx: RequestContext,
-    page: ListPage,
+    page: ListPage[Volume],
     resource: str,
 ) -> None:
     if page.count is not None:

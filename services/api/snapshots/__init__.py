@@ -1,0 +1,1 @@
+"""The snapshots API (``/v3/{project_id}/snapshots``)."""
