@@ -5,7 +5,9 @@ statuses and messages, the rows and quota usages they leave, the image on disk, 
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +87,12 @@ class Api:
 
 
 @pytest.fixture
-def api(cluster: Cluster, project: str) -> Any:
+def api(cluster: Cluster, project: str) -> Iterator[Api]:
     with httpx.Client(timeout=30.0) as client:
         yield Api(client, cluster, project)
 
 
-def _bad_request(response: httpx.Response, message: str) -> None:
+def bad_request(response: httpx.Response, message: str) -> None:
     assert response.status_code == 400, response.text
     assert response.json() == {"badRequest": {"code": 400, "message": message}}
 
@@ -133,25 +135,25 @@ def test_extend_grows_the_image_and_commits_the_quota_once(api: Api) -> None:
 def test_extend_refusals_change_nothing(api: Api) -> None:
     volume = api.create(size=2)
     vid = volume["id"]
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-extend": {"new_size": 2}}),
         "Invalid input received: New size for extend must be greater than current size. "
         "(current: 2, extended: 2).",
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-extend": {"new_size": "abc"}}),
         "Invalid input for field/attribute new_size. Value: abc. 'abc' does not match '^[0-9]+$'",
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-extend": {"new_size": None}}),
         "Invalid input for field/attribute new_size. Value: None. None is not of type "
         "'integer', 'string'",
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-extend": {}}),
         "Invalid input for field/attribute os-extend. Value: {}. 'new_size' is a required property",
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-extend": {"new_size": 3, "x": 1}}),
         "Invalid input for field/attribute os-extend. Value: {'new_size': 3, 'x': 1}. "
         "Additional properties are not allowed ('x' was unexpected)",
@@ -179,7 +181,7 @@ def test_extend_refusals_change_nothing(api: Api) -> None:
     assert api.usage("gigabytes") == (2, 0)
     # Not available: Cinder's message names the status it expects.
     assert api.action(vid, {"os-reset_status": {"status": "error"}}, admin=True).status_code == 202
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-extend": {"new_size": 3}}),
         f"Invalid volume: Volume {vid} status must be '{{'status': 'available'}}' to extend, "
         "currently error.",
@@ -195,7 +197,7 @@ def test_extend_in_use_from_3_42(api: Api) -> None:
     assert api.action(vid, reset, admin=True).status_code == 202
     assert api.action(vid, {"os-roll_detaching": None}).status_code == 202
     assert api.show(vid)["status"] == "in-use"
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-extend": {"new_size": 2}}, version="3.41"),
         f"Invalid volume: Volume {vid} status must be '{{'status': 'available'}}' to extend, "
         "currently in-use.",
@@ -249,9 +251,9 @@ def test_cinder_extend_with_python_cinderclient(api: Api, tmp_path: Path) -> Non
 def test_reset_status_as_cinder_validates_it(api: Api) -> None:
     vid = api.create()["id"]
     for status in ("error", "available", "maintenance", "ERROR"):
-        reset = api.action(vid, {"os-reset_status": {"status": status}}, admin=True)
-        assert reset.status_code == 202, reset.text
-        assert reset.content == b""
+        answer = api.action(vid, {"os-reset_status": {"status": status}}, admin=True)
+        assert answer.status_code == 202, answer.text
+        assert answer.content == b""
         assert api.show(vid)["status"] == status.lower()
     reset = {"os-reset_status": {"attach_status": "attached", "migration_status": "migrating"}}
     assert api.action(vid, reset, admin=True).status_code == 202
@@ -266,15 +268,15 @@ def test_reset_status_as_cinder_validates_it(api: Api) -> None:
     assert db_rows(api.cluster, "select attach_status from volumes where id = ?", vid) == [
         ("detached",)
     ]
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-reset_status": {"status": "deleting"}}, admin=True),
         "Cannot reset-state to deleting",
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-reset_status": {"status": "in-use"}}, admin=True),
         "Cannot reset-state to in-use because volume does not have any attachments.",
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-reset_status": {}}, admin=True),
         "Must specify 'status', 'attach_status' or 'migration_status' for update.",
     )
@@ -283,7 +285,7 @@ def test_reset_status_as_cinder_validates_it(api: Api) -> None:
     assert bad.json()["badRequest"]["message"].startswith(
         "Volume status: bogus is invalid, valid statuses are: ('creating', 'available', "
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-reset_status": {"attach_status": "reserved"}}, admin=True),
         "Volume attach status: reserved is invalid, valid statuses are: ['attached', 'detached'].",
     )
@@ -320,7 +322,7 @@ def test_set_bootable_and_readonly(api: Api) -> None:
         assert answered.status_code == 200, answered.text
         assert answered.content == b""
         assert api.show(vid)["bootable"] == shown
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-set_bootable": {"bootable": "maybe"}}),
         "Invalid input for field/attribute bootable. Value: maybe. 'maybe' is not one of "
         "[True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', 'y', 't', "
@@ -339,12 +341,12 @@ def test_set_bootable_and_readonly(api: Api) -> None:
     listed = api.client.get(f"{api.base}/volumes/{vid}/metadata", headers=api.hdrs())
     assert listed.json() == {"metadata": {"k": "v"}}
     assert api.action(vid, {"os-reset_status": {"status": "maintenance"}}, admin=True)
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-update_readonly_flag": {"readonly": True}}),
         f"Invalid volume: Volume {vid} status must be available to update readonly flag, but "
         "current status is: maintenance.",
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-set_bootable": {"bootable": True}}),
         "Invalid volume: The volume cannot be updated during maintenance.",
     )
@@ -357,7 +359,7 @@ def test_reserve_unreserve(api: Api) -> None:
     vid = api.create()["id"]
     assert api.action(vid, {"os-reserve": {}}).status_code == 202
     assert api.show(vid)["status"] == "attaching"
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-reserve": None}),
         "Invalid volume: Volume status must be available to reserve, but the status is attaching.",
     )
@@ -366,7 +368,7 @@ def test_reserve_unreserve(api: Api) -> None:
     # Not reserved: nothing to do (Cinder answers 202).
     assert api.action(vid, {"os-unreserve": {}}).status_code == 202
     assert api.show(vid)["status"] == "available"
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-begin_detaching": {}}),
         "Invalid volume: Unable to detach volume. Volume status must be 'in-use' and "
         "attach_status must be 'attached' to detach.",
@@ -417,7 +419,7 @@ def test_retype_in_place_moves_the_per_type_quota(api: Api) -> None:
     assert api.action(vid, {"os-retype": {"new_type": first["id"]}}).status_code == 202
     assert api.show(vid)["volume_type"] == first["name"]
     # To the type it has: Cinder's refusal.
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-retype": {"new_type": first["name"]}}),
         "Invalid volume: Retype needs volume to be in available or in-use state, not be part "
         "of an active migration or a consistency group, requested type has to be different "
@@ -429,12 +431,12 @@ def test_retype_in_place_moves_the_per_type_quota(api: Api) -> None:
     assert missing.json()["itemNotFound"]["message"] == (
         "Volume type with name no-such-type could not be found."
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-retype": {"new_type": second["name"], "migration_policy": "x"}}),
         "Invalid input for field/attribute migration_policy. Value: x. 'x' is not one of "
         "['on-demand', 'never']",
     )
-    _bad_request(
+    bad_request(
         api.action(vid, {"os-retype": {}}),
         "Invalid input for field/attribute os-retype. Value: {}. 'new_type' is a required property",
     )
@@ -454,3 +456,85 @@ def test_retype_needing_a_migration_changes_nothing(api: Api, policy: str) -> No
     assert (shown["volume_type"], shown["status"]) == ("__DEFAULT__", "available")
     assert api.usage(f"volumes_{elsewhere['name']}") == (0, 0)
     assert api.usage("volumes___DEFAULT__") == (1, 0)
+
+
+# --- revert (3.40) ---------------------------------------------------------------------------
+
+
+def take_snapshot(api: Api, volume_id: str) -> str:
+    created = api.client.post(
+        f"{api.base}/snapshots", headers=api.hdrs(), json={"snapshot": {"volume_id": volume_id}}
+    )
+    assert created.status_code == 202, created.text
+    snapshot_id: str = created.json()["snapshot"]["id"]
+    wait_snapshot(api, snapshot_id, "available")
+    return snapshot_id
+
+
+def wait_snapshot(api: Api, snapshot_id: str, status: str) -> None:
+    url = f"{api.base}/snapshots/{snapshot_id}"
+    deadline = time.monotonic() + 15.0
+    while (shown := api.client.get(url, headers=api.hdrs()).json()["snapshot"])["status"] != status:
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.02)
+
+
+def _write(path: Path, data: bytes) -> None:
+    with path.open("r+b") as image:
+        image.write(data)
+
+
+def _read(path: Path, size: int) -> bytes:
+    with path.open("rb") as image:
+        return image.read(size)
+
+
+def test_revert_to_the_latest_snapshot(api: Api) -> None:
+    vid = api.create(size=1)["id"]
+    image = _image(api.cluster, vid)
+    _write(image, b"before the snapshot")
+    snapshot_id = take_snapshot(api, vid)
+    _write(image, b"written after it...")
+    reverted = api.action(vid, {"revert": {"snapshot_id": snapshot_id}}, version="3.40")
+    assert reverted.status_code == 202, reverted.text
+    assert reverted.content == b""
+    api.wait(vid, "available")
+    wait_snapshot(api, snapshot_id, "available")
+    assert _read(image, 19) == b"before the snapshot"
+    assert api.usage("gigabytes")[1] == 0
+
+
+def test_revert_refusals(api: Api) -> None:
+    vid = api.create(size=1)["id"]
+    body = {"revert": {"snapshot_id": str(uuid.uuid4())}}
+    old = api.action(vid, body, version="3.39")
+    assert old.status_code == 404
+    bad_request(api.action(vid, body, version="3.40"), f"Volume {vid} doesn't have any snapshots.")
+    first = take_snapshot(api, vid)
+    latest = take_snapshot(api, vid)
+    bad_request(
+        api.action(vid, {"revert": {"snapshot_id": first}}, version="3.40"),
+        f"Specified snapshot {first} is None or not the latest one of volume {vid}.",
+    )
+    bad_request(
+        api.action(vid, {"revert": {}}, version="3.40"),
+        f"Specified snapshot None is None or not the latest one of volume {vid}.",
+    )
+    assert api.action(vid, {"os-reset_status": {"status": "error"}}, admin=True).status_code == 202
+    conflict = api.action(vid, {"revert": {"snapshot_id": latest}}, version="3.40")
+    assert conflict.status_code == 409, conflict.text
+    assert conflict.json()["conflictingRequest"]["message"] == (
+        f"Invalid volume: Can't revert volume {vid} to its latest snapshot {latest}. Volume's "
+        "status must be 'available'."
+    )
+    assert api.action(vid, {"os-reset_status": {"status": "available"}}, admin=True)
+    assert api.action(vid, {"os-extend": {"new_size": 2}}).status_code == 202
+    api.wait(vid, "available")
+    bad_request(
+        api.action(vid, {"revert": {"snapshot_id": latest}}, version="3.40"),
+        f"Can't revert volume {vid} to its latest snapshot {latest}. The volume size must be "
+        "equal to the snapshot size.",
+    )
+    for snapshot_id in (first, latest):
+        url = f"{api.base}/snapshots/{snapshot_id}"
+        assert api.client.get(url, headers=api.hdrs()).json()["snapshot"]["status"] == "available"
