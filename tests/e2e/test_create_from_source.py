@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,12 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
+from cindermesh.telemetry.request_id import REQUEST_ID_ATTRIBUTE
+from cindermesh.telemetry.span_records import SpanRecord
 from deploy.keystone.keystone_up import Keystone
 from tests.e2e.ceph import Ceph
 from tests.e2e.client_helpers import CinderCli, parse_property_table
 from tests.e2e.cluster import Cluster, make_cluster
 from tests.e2e.helpers import db_rows, headers, wait_for_404, wait_for_status
-from tests.e2e.test_openstackclient import _install_openstackclient, openstack
+from tests.e2e.otlp_receiver import OtlpReceiver
+from tests.e2e.test_openstackclient import OPENSTACK, _install_openstackclient, openstack
 from tests.e2e.test_rbd_backend import make_rbd_cluster
 
 GIB = 1024**3
@@ -420,8 +424,11 @@ def test_openstack_cli_creates_from_a_volume_and_a_snapshot(
     clone = available("volume", clone["id"])
     assert (clone["source_volid"], clone["size"]) == (source["id"], 1)
     run("volume", "delete", clone["id"])
-    with httpx.Client(timeout=60) as client:
-        with_snapshots = snapshots_served(client, Backend("file", ks_cluster))
+    probe = dict(env, OS_USERNAME="osc-user", OS_PASSWORD="pw-osc", OS_PROJECT_NAME="osc")
+    listed = subprocess.run(
+        [str(OPENSTACK), "volume", "snapshot", "list"], env=probe, capture_output=True, timeout=120
+    )
+    with_snapshots = listed.returncode == 0  # the snapshot API is being built beside this
     if with_snapshots:
         snap = run(
             "volume", "snapshot", "create", "--volume", source["id"], "osc-snap", "-f", "json"
@@ -448,3 +455,55 @@ def test_openstack_cli_creates_from_a_volume_and_a_snapshot(
     run("volume", "delete", source["id"])
     if not with_snapshots:
         pytest.skip("openstack volume create --snapshot: the snapshot API is not served yet")
+
+
+def test_a_create_from_a_snapshot_reads_as_the_seeds_flow_in_its_trace(
+    cluster: Cluster, otlp_receiver: OtlpReceiver
+) -> None:
+    """Pinned by SourceBackendFilter; ExtractVolumeSpec and CreateVolumeFromSpec name the
+    snapshot; the driver's clone call is the file driver's create_from_snapshot."""
+    project = uuid.uuid4().hex
+    running = Backend("file", cluster)
+    with httpx.Client(timeout=60) as client:
+        served(client, running, "snapshots")
+        source = create(client, running, project, size=1)
+        snap_id = snapshot(client, running, project, source["id"])
+        response = client.post(
+            running.url(project),
+            headers=headers(project),
+            json={"volume": {"snapshot_id": snap_id}},
+        )
+        assert response.status_code == 202, response.text
+        request_id = response.headers["x-openstack-request-id"]
+        volume_id = response.json()["volume"]["id"]
+        wait_for_status(
+            client, running.url(project, f"volumes/{volume_id}"), headers(project), "available"
+        )
+        wanted = {
+            "scheduler.filter.SourceBackendFilter",
+            "volume.create_volume.ExtractVolumeSpec",
+            "volume.create_volume.CreateVolumeFromSpec",
+            "volume.driver.file.create_from_snapshot",
+        }
+
+        def of_request(spans: list[SpanRecord]) -> dict[str, SpanRecord]:
+            return {
+                s.name: s
+                for s in spans
+                if s.attributes.get(REQUEST_ID_ATTRIBUTE) == request_id and s.name in wanted
+            }
+
+        spans = of_request(otlp_receiver.wait_for(lambda all_: len(of_request(all_)) == 4))
+        assert set(spans) == wanted
+        assert spans["scheduler.filter.SourceBackendFilter"].attributes["scheduler.hosts_out"] == 1
+        for name in ("ExtractVolumeSpec", "CreateVolumeFromSpec"):
+            attributes = spans[f"volume.create_volume.{name}"].attributes
+            assert attributes["volume.create_type"] == "snap"
+            assert attributes["snapshot.id"] == snap_id
+            assert attributes["snapshot.volume_id"] == source["id"]
+        driver = spans["volume.driver.file.create_from_snapshot"]
+        assert driver.attributes["snapshot.id"] == snap_id
+        assert driver.parent_span_id == spans["volume.create_volume.CreateVolumeFromSpec"].span_id
+        delete(client, running, project, volume_id)
+        delete_snapshot(client, running, project, snap_id)
+        delete(client, running, project, source["id"])
