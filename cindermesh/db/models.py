@@ -25,6 +25,7 @@ __all__ = [
     "Snapshot",
     "SnapshotMetadata",
     "SnapshotStatus",
+    "Transfer",
     "Volume",
     "VolumeAdminMetadata",
     "VolumeCreateRequest",
@@ -389,3 +390,28 @@ class Message(SQLModel, table=True):
     expires_at: NaiveUTC | None = None
     #: Deleted by its user: kept (as Cinder's soft delete), never shown.
     deleted: bool = False
+
+
+class Transfer(SQLModel, table=True):
+    """A volume offered to another project (Cinder's ``transfers``): the volume waits
+    ``awaiting-transfer`` until a project accepts it with the key shown once at its creation
+    (only its salted hash is stored), or the transfer is deleted. An accepted or deleted
+    transfer's row goes (Cinder keeps it soft-deleted, and never shows it)."""
+
+    __tablename__ = "transfers"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    volume_id: str = Field(index=True, max_length=36)
+    display_name: str | None = Field(default=None, max_length=255)
+    #: Cinder's ``salt`` and ``crypt_hash``: HMAC-SHA1 of the auth key keyed by the salt.
+    salt: str = Field(max_length=255)
+    crypt_hash: str = Field(max_length=255)
+    #: Whether the volume's snapshots stay with the donor (3.55).
+    no_snapshots: bool = False
+    #: The volume's project, which sees the transfer.
+    source_project_id: str = Field(index=True, max_length=255)
+    #: Cinder's history fields (3.57): an open transfer is never accepted yet.
+    destination_project_id: str | None = Field(default=None, max_length=255)
+    accepted: bool = False
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveUTC | None = None

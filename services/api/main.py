@@ -24,6 +24,8 @@ from cindermesh_pb.api.v1 import (
     quota_service_pb2_grpc,
     snapshot_service_pb2,
     snapshot_service_pb2_grpc,
+    transfer_service_pb2,
+    transfer_service_pb2_grpc,
     type_service_pb2,
     type_service_pb2_grpc,
     version_service_pb2,
@@ -51,6 +53,8 @@ from services.api.quotas.servicer import QuotaServicer
 from services.api.snapshots.metadata import SnapshotMetadataOperations
 from services.api.snapshots.operations import SnapshotOperations
 from services.api.snapshots.servicer import SnapshotServicer
+from services.api.transfers.operations import TransferOperations
+from services.api.transfers.servicer import TransferServicer
 from services.api.types.operations import VolumeTypeOperations
 from services.api.types.servicer import TypeServicer
 from services.api.unknown_actions import UnknownActionServicer
@@ -91,8 +95,10 @@ async def serve(settings: Settings) -> None:
     quotas = QuotaServicer(edge, QuotaSets(db, settings.quotas))
     qos = QosServicer(edge, QosOperations(db))
     volume_actions = VolumeActionServicer(
-        edge, VolumeActions(db, settings.quotas, managers, scheduler, volume_operations)
+        edge,
+        VolumeActions(db, settings.quotas, managers, scheduler, volume_operations),
     )
+    transfers = TransferServicer(edge, TransferOperations(db, settings.quotas))
 
     snapshots = SnapshotServicer(
         edge,
@@ -114,6 +120,7 @@ async def serve(settings: Settings) -> None:
         message_service_pb2_grpc.add_MessageServiceServicer_to_server(messages, server)
         qos_service_pb2_grpc.add_QosServiceServicer_to_server(qos, server)
         snapshot_service_pb2_grpc.add_SnapshotServiceServicer_to_server(snapshots, server)
+        transfer_service_pb2_grpc.add_TransferServiceServicer_to_server(transfers, server)
         action_service_pb2_grpc.add_ActionServiceServicer_to_server(unknown_actions, server)
         volume_action_service_pb2_grpc.add_VolumeActionServiceServicer_to_server(
             volume_actions, server
@@ -128,6 +135,7 @@ async def serve(settings: Settings) -> None:
         message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
         qos_service_pb2.DESCRIPTOR.services_by_name["QosService"].full_name,
         snapshot_service_pb2.DESCRIPTOR.services_by_name["SnapshotService"].full_name,
+        transfer_service_pb2.DESCRIPTOR.services_by_name["TransferService"].full_name,
         action_service_pb2.DESCRIPTOR.services_by_name["ActionService"].full_name,
         volume_action_service_pb2.DESCRIPTOR.services_by_name["VolumeActionService"].full_name,
     ]

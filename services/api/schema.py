@@ -41,6 +41,7 @@ __all__ = [
     "bool_from_string",
     "bounded_messages",
     "check_boolean",
+    "check_name_skip_spaces",
     "check_no_additional",
     "check_non_empty",
     "check_optional_boolean",
@@ -396,3 +397,17 @@ def check_optional_boolean(name: str, value: JsonValue) -> bool:
     if not _in_boolean_enum(value):
         raise invalid_field(name, value, not_valid_under_any(value))
     return _enum_truth(value)
+
+
+def check_name_skip_spaces(value: str) -> str:
+    """Cinder's ``name_skip_leading_trailing_spaces`` format (its checker raises
+    ``InvalidName`` itself, through any ``oneOf``); the name stripped."""
+    prefix = "An invalid 'name' value was provided."
+    if not value:
+        raise InvalidInput(f"{prefix} The 'name' can not be None.")
+    stripped = value.strip()
+    if not stripped:
+        raise InvalidInput(f"{prefix} The 'name' can not be empty.")
+    if len(stripped) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"{prefix} The 'name' can not be greater than 255 characters.")
+    return stripped

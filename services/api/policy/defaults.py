@@ -263,6 +263,20 @@ _SNAPSHOTS = (
     ),
 )
 
+_TRANSFERS = (
+    RuleDefault(
+        "volume:get_all_transfers",
+        PROJECT_READER,
+        "GET /volume-transfers[/detail], /os-volume-transfer[/detail]",
+    ),
+    RuleDefault(
+        "volume:create_transfer", PROJECT_MEMBER, "POST /volume-transfers, /os-volume-transfer"
+    ),
+    RuleDefault("volume:get_transfer", PROJECT_READER, "GET /volume-transfers/{id}"),
+    RuleDefault("volume:accept_transfer", PROJECT_MEMBER, "POST /volume-transfers/{id}/accept"),
+    RuleDefault("volume:delete_transfer", PROJECT_MEMBER, "DELETE /volume-transfers/{id}"),
+)
+
 #: Every rule, by name. Version discovery, availability zones, extensions and the limits
 #: themselves have no rule in Cinder (any authenticated caller).
 _VOLUME_ACTIONS = (
@@ -323,5 +337,6 @@ DEFAULT_RULES: dict[str, RuleDefault] = {
         *_MESSAGES,
         *_VOLUME_ACTIONS,
         *_SNAPSHOTS,
+        *_TRANSFERS,
     )
 }

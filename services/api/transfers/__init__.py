@@ -1,0 +1,1 @@
+"""Volume transfers (Cinder's volume-transfers and os-volume-transfer)."""
