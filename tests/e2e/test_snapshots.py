@@ -371,3 +371,40 @@ def test_gigabytes_quota(product: Product, api: Api) -> None:
     assert api.call("GET", "/snapshots").json()["snapshots"] == []
     usage = api.usage("gigabytes")
     assert (usage["in_use"], usage["reserved"]) == (2, 0)
+
+
+def test_list_pages_sorts_and_counts(product: Product, api: Api) -> None:
+    volume_id = api.volume()
+    ids = [_created(api, volume_id, name=name)["id"] for name in ("b", "c", "a")]
+    for snapshot_id in ids:
+        api.wait(snapshot_id, "available")
+    first = api.call("GET", "/snapshots/detail?limit=2").json()
+    newest_first = list(reversed(ids))
+    assert [s["id"] for s in first["snapshots"]] == newest_first[:2]
+    (link,) = first["snapshots_links"]
+    assert link["rel"] == "next"
+    assert f"/v3/{api.project}/snapshots/detail?" in link["href"]
+    assert f"marker={newest_first[1]}" in link["href"]
+    rest = api.client.get(link["href"], headers=headers(api.project)).json()
+    assert [s["id"] for s in rest["snapshots"]] == newest_first[2:]
+    assert "snapshots_links" not in rest
+    by_name = api.call("GET", "/snapshots?sort=name:asc").json()["snapshots"]
+    assert [s["name"] for s in by_name] == ["a", "b", "c"]
+    by_key = api.call("GET", "/snapshots?sort_key=display_name&sort_dir=desc").json()
+    assert [s["name"] for s in by_key["snapshots"]] == ["c", "b", "a"]
+    assert len(api.call("GET", "/snapshots?offset=2").json()["snapshots"]) == 1
+    counted = api.call("GET", "/snapshots?limit=1&with_count=true", version="3.45").json()
+    assert counted["count"] == 3
+    assert len(counted["snapshots"]) == 1
+    bad_sort = api.call("GET", "/snapshots?sort_key=colour")
+    assert bad_sort.status_code == 400
+    assert bad_sort.json()["badRequest"]["message"] == "Invalid input received: Invalid sort key"
+    marker = api.call("GET", f"/snapshots?marker={uuid.uuid4()}")
+    assert marker.status_code == 404
+    other = Api(product.cluster, uuid.uuid4().hex)
+    assert other.call("GET", "/snapshots").json()["snapshots"] == []
+    assert other.call("GET", f"/snapshots/{ids[0]}").status_code == 404
+    everyone = api.call("GET", "/snapshots?all_tenants=1", admin=True).json()["snapshots"]
+    assert set(ids) <= {s["id"] for s in everyone}
+    for snapshot_id in ids:
+        api.call("DELETE", f"/snapshots/{snapshot_id}")

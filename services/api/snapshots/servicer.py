@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from google.protobuf import struct_pb2
-
-from cindermesh.db.models import Snapshot
 from cindermesh.errors import NotFound
 from cindermesh_pb.api.v1 import snapshot_service_pb2 as api_pb2
 from cindermesh_pb.api.v1 import snapshot_service_pb2_grpc as api_pb2_grpc
@@ -23,7 +20,7 @@ from services.api.snapshots.metadata import SnapshotMetadataOperations
 from services.api.snapshots.operations import SnapshotOperations
 from services.api.snapshots.views import snapshot_view
 from services.api.volumes.body import parse_meta, parse_metadata
-from services.api.volumes.listing import ListPage, next_link
+from services.api.volumes.listing import paginate
 
 __all__ = ["SnapshotServicer"]
 
@@ -82,7 +79,7 @@ class SnapshotServicer(api_pb2_grpc.SnapshotServiceServicer):
         response = api_pb2.ListSnapshotsResponse(
             snapshots=[snapshot_view(ctx, r, extended=extended) for r in records]
         )
-        _paginate(response, ctx, page, resource)
+        paginate(response, response.snapshots_links, ctx, page, resource)
         return response
 
     @rpc(policy="volume:update_snapshot")
@@ -172,17 +169,3 @@ class SnapshotServicer(api_pb2_grpc.SnapshotServiceServicer):
     ) -> api_pb2.SnapshotActionResponse:
         await self._snapshots.delete(ctx, request.snapshot_id, forced=True)
         return api_pb2.SnapshotActionResponse()
-
-
-def _paginate(
-    response: api_pb2.ListSnapshotsResponse,
-    ctx: RequestContext,
-    page: ListPage[Snapshot],
-    resource: str,
-) -> None:
-    if page.count is not None:
-        response.count = page.count
-    for link in next_link(ctx, page, ctx.original_path, resource) or ():
-        entry = struct_pb2.Struct()
-        entry.update(link)
-        response.snapshots_links.values.add().struct_value.CopyFrom(entry)

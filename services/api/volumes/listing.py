@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from google.protobuf import struct_pb2
 from sqlalchemy import ColumnElement, and_, func, or_, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,6 +38,7 @@ __all__ = [
     "SortRequest",
     "list_page",
     "next_link",
+    "paginate",
     "parse_limit",
     "parse_list_query",
     "parse_metadata_filter",
@@ -397,3 +399,26 @@ def next_link(
     prefix = f"{ctx.project_id}/" if ctx.project_in_url else ""
     href = f"{ctx.base_url}/v3/{prefix}{resource}?{urllib.parse.urlencode(params)}"
     return [{"rel": "next", "href": href}]
+
+
+class PagedResponse(Protocol):
+    """A list response: its ``count`` (3.45) and its ``<collection>_links``."""
+
+    count: int
+
+
+def paginate(
+    response: PagedResponse,
+    links: struct_pb2.ListValue,
+    ctx: RequestContext,
+    page: ListPage[Any],
+    resource: str,
+) -> None:
+    """Writes the page's ``count`` (when asked for) and Cinder's next link into a list
+    response; ``links``: the response's ``<collection>_links`` field."""
+    if page.count is not None:
+        response.count = page.count
+    for link in next_link(ctx, page, ctx.original_path, resource) or ():
+        entry = struct_pb2.Struct()
+        entry.update(link)
+        links.values.add().struct_value.CopyFrom(entry)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from google.protobuf import struct_pb2
-
-from cindermesh.db.models import Volume
 from cindermesh.errors import NotFound
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.api.v1 import volume_service_pb2_grpc as api_pb2_grpc
@@ -15,7 +12,7 @@ from services.api.edge.rpc import Edge, rpc
 from services.api.schema import is_true
 from services.api.volumes.body import parse_meta, parse_metadata, parse_update
 from services.api.volumes.create_flow import CreateVolumeFlow
-from services.api.volumes.listing import ListPage, next_link, parse_list_query
+from services.api.volumes.listing import paginate, parse_list_query
 from services.api.volumes.operations import VolumeOperations
 from services.api.volumes.updates import VolumeUpdates, metadata_etag_header
 from services.api.volumes.views import volume_summary, volume_view
@@ -64,7 +61,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         response = api_pb2.ListVolumeSummariesResponse(
             volumes=[volume_summary(ctx, v) for v in page.rows]
         )
-        _paginate(response, ctx, page, "volumes")
+        paginate(response, response.volumes_links, ctx, page, "volumes")
         return response
 
     @rpc(policy="volume:get_all", project_field="url_project_id")
@@ -75,7 +72,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
         response = api_pb2.ListVolumesResponse(
             volumes=[volume_view(ctx, r, extended=True) for r in records]
         )
-        _paginate(response, ctx, page, "volumes/detail")
+        paginate(response, response.volumes_links, ctx, page, "volumes/detail")
         return response
 
     @rpc(policy="volume:get_all", project_field="url_project_id")
@@ -156,17 +153,3 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
     ) -> api_pb2.DeleteVolumeResponse:
         await self._volumes.delete(ctx, request.volume_id, request.cascade, request.force)
         return api_pb2.DeleteVolumeResponse()
-
-
-def _paginate(
-    response: api_pb2.ListVolumesResponse | api_pb2.ListVolumeSummariesResponse,
-    ctx: RequestContext,
-    page: ListPage[Volume],
-    resource: str,
-) -> None:
-    if page.count is not None:
-        response.count = page.count
-    for link in next_link(ctx, page, ctx.original_path, resource) or ():
-        entry = struct_pb2.Struct()
-        entry.update(link)
-        response.volumes_links.values.add().struct_value.CopyFrom(entry)
