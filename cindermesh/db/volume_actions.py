@@ -38,6 +38,7 @@ __all__ = [
     "admin_metadata",
     "begin_detaching",
     "change_type",
+    "detach",
     "end_extend",
     "end_revert",
     "latest_snapshot",
@@ -363,6 +364,25 @@ async def begin_detaching(session: AsyncSession, volume_id: str) -> bool:
         _not_migrating(),
     ]
     return await _write(session, volume_id, expected, status=VolumeStatus.DETACHING)
+
+
+#: Statuses a detach leaves alone: a manager's work in progress.
+_BUSY = (
+    VolumeStatus.MAINTENANCE,
+    VolumeStatus.CREATING,
+    VolumeStatus.DELETING,
+    VolumeStatus.EXTENDING,
+    VolumeStatus.REVERTING,
+    VolumeStatus.RETYPING,
+)
+
+
+async def detach(session: AsyncSession, volume_id: str) -> bool:
+    """A volume without attachments -> ``available`` and ``detached`` (Cinder's manager's
+    detach when the volume has none), unless a manager works on it."""
+    expected = [col(Volume.status).not_in(_BUSY)]
+    values = {"status": VolumeStatus.AVAILABLE, "attach_status": "detached"}
+    return await _write(session, volume_id, expected, **values)
 
 
 async def roll_detaching(session: AsyncSession, volume_id: str) -> bool:

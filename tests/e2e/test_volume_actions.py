@@ -379,6 +379,32 @@ def test_reserve_unreserve(api: Api) -> None:
     assert missing.status_code == 404
 
 
+def test_detach_without_attachments(api: Api) -> None:
+    """Cinder's manager leaves a volume without attachments available and detached."""
+    vid = api.create()["id"]
+    missing = api.action(str(uuid.uuid4()), {"os-detach": {}})
+    assert missing.status_code == 404
+    reset = {"os-reset_status": {"status": "error", "attach_status": "attached"}}
+    assert api.action(vid, reset, admin=True).status_code == 202
+    detached = api.action(vid, {"os-detach": {"attachment_id": None}})
+    assert detached.status_code == 202, detached.text
+    assert detached.content == b""
+    assert api.show(vid)["status"] == "available"
+    assert db_rows(api.cluster, "select attach_status from volumes where id = ?", vid) == [
+        ("detached",)
+    ]
+    bad_request(
+        api.action(vid, {"os-detach": {"attachment_id": "x"}}),
+        "Invalid input for field/attribute attachment_id. Value: x. 'x' is not valid under any "
+        "of the given schemas",
+    )
+    assert api.action(vid, {"os-reset_status": {"status": "maintenance"}}, admin=True)
+    bad_request(
+        api.action(vid, {"os-detach": None}),
+        "Invalid volume: The volume cannot be detached in maintenance mode.",
+    )
+
+
 # --- os-retype -------------------------------------------------------------------------------
 
 

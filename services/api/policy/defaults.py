@@ -323,6 +323,11 @@ _VOLUME_ACTIONS = (
         PROJECT_MEMBER,
         "POST /volumes/{id}/action (os-roll_detaching)",
     ),
+    RuleDefault(
+        "volume_extension:volume_actions:detach",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-detach)",
+    ),
 )
 
 DEFAULT_RULES: dict[str, RuleDefault] = {

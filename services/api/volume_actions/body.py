@@ -19,12 +19,14 @@ from google.protobuf import struct_pb2
 from cindermesh.db.models import AttachStatus
 from cindermesh.errors import InvalidInput
 from services.api.schema import (
+    UUID_LIKE,
     JsonValue,
     bounded_messages,
     check_boolean,
     check_no_additional,
     check_type,
     invalid_field,
+    not_valid_under_any,
     require_object,
     required_property,
     to_python,
@@ -36,6 +38,7 @@ __all__ = [
     "StatusReset",
     "check_volume_size",
     "parse_bootable",
+    "parse_detach",
     "parse_extend",
     "parse_readonly",
     "parse_reset_status",
@@ -190,6 +193,22 @@ def parse_retype(value: struct_pb2.Value) -> tuple[str, str | None]:
     check_no_additional("os-retype", body, ("new_type", "migration_policy"))
     assert isinstance(new_type, str)
     return new_type, policy if isinstance(policy, str) else None
+
+
+@bounded_messages
+def parse_detach(value: struct_pb2.Value) -> str | None:
+    """``{"os-detach": null or {"attachment_id": uuid or null}}``: the attachment's id."""
+    body = to_python(value)
+    check_type("os-detach", body, ("object", "null"))
+    if not isinstance(body, dict):
+        return None
+    attachment_id = body.get("attachment_id")
+    if attachment_id is not None and (
+        not isinstance(attachment_id, str) or UUID_LIKE.match(attachment_id) is None
+    ):
+        raise invalid_field("attachment_id", attachment_id, not_valid_under_any(attachment_id))
+    check_no_additional("os-detach", body, ("attachment_id",))
+    return attachment_id if isinstance(attachment_id, str) else None
 
 
 @bounded_messages

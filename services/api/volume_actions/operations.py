@@ -57,6 +57,7 @@ class RULES:
     UNRESERVE = "volume_extension:volume_actions:unreserve"
     BEGIN_DETACHING = "volume_extension:volume_actions:begin_detaching"
     ROLL_DETACHING = "volume_extension:volume_actions:roll_detaching"
+    DETACH = "volume_extension:volume_actions:detach"
 
 
 #: Cinder's ``os-reset_status`` refuses these (its tuple lacks a comma: only ``deleting``).
@@ -353,6 +354,18 @@ class VolumeActions:
                     "Unable to detach volume. Volume status must be 'in-use' and "
                     "attach_status must be 'attached' to detach."
                 )
+
+    async def detach(self, ctx: RequestContext, volume_id: str, attachment_id: str | None) -> None:
+        """Cinder's ``detach`` of a volume without attachments: ``available``, ``detached``;
+        refused in maintenance."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.DETACH, _target(volume))
+            if volume.status == VolumeStatus.MAINTENANCE:
+                raise InvalidVolume("The volume cannot be detached in maintenance mode.")
+            if not await volume_actions.detach(session, volume.id):
+                log.info("volume %s: detach while %s: nothing done", volume_id, volume.status)
+        log.info("Volume detach called, but volume not attached. volume=%s", volume_id)
 
     async def roll_detaching(self, ctx: RequestContext, volume_id: str) -> None:
         """``detaching`` -> ``in-use``; anything else: nothing to do."""

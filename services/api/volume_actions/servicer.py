@@ -12,6 +12,7 @@ from services.api.edge.request_context import RequestContext
 from services.api.edge.rpc import Edge, rpc
 from services.api.volume_actions.body import (
     parse_bootable,
+    parse_detach,
     parse_extend,
     parse_readonly,
     parse_reset_status,
@@ -108,6 +109,14 @@ class VolumeActionServicer(pb_grpc.VolumeActionServiceServicer):
     ) -> pb.BeginDetachingVolumeResponse:
         await self._actions.begin_detaching(ctx, request.volume_id)
         return pb.BeginDetachingVolumeResponse()
+
+    @rpc(domain_policy=RULES.DETACH)
+    async def DetachVolume(
+        self, request: pb.DetachVolumeRequest, ctx: RequestContext
+    ) -> pb.DetachVolumeResponse:
+        attachment_id = parse_detach(request.os_detach)
+        await self._actions.detach(ctx, request.volume_id, attachment_id)
+        return pb.DetachVolumeResponse()
 
     @rpc(domain_policy=RULES.ROLL_DETACHING)
     async def RollDetachingVolume(
