@@ -197,11 +197,15 @@ async def _record_failure(
 
 
 async def destroy(session: AsyncSession, volume_id: str, expect: Expect) -> bool:
-    """Gives the quota back and deletes the metadata and the row, if the row is as
-    ``expect`` says; whether it was."""
+    """Gives the quota back (and rolls back what an action in progress still held, e.g. an
+    extend's increase) and deletes the metadata and the row, if the row is as ``expect``
+    says; whether it was."""
     if not await transition(session, volume_id, expect, updated_at=utcnow()):
         return False
     await give_back_quota(session, volume_id)
+    pending = select(Volume.pending_reservations).where(col(Volume.id) == volume_id)
+    if held := split_hosts((await session.exec(pending)).one()):
+        await quota.rollback(session, held)
     await session.exec(delete(VolumeMetadata).where(col(VolumeMetadata.volume_id) == volume_id))
     admin = delete(VolumeAdminMetadata).where(col(VolumeAdminMetadata.volume_id) == volume_id)
     await session.exec(admin)

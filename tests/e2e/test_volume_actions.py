@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.client_helpers import CinderCli
 from tests.e2e.cluster import Cluster
+from tests.e2e.fleet import Fleet
 from tests.e2e.helpers import db_rows, headers, wait_for_404, wait_for_status
 
 GIB = 1024**3
@@ -232,6 +233,42 @@ def test_extend_failing_in_the_driver_ends_in_error_extending(api: Api) -> None:
     assert api.client.delete(f"{api.base}/volumes/{vid}", headers=api.hdrs()).status_code == 202
     assert wait_for_404(api.client, f"{api.base}/volumes/{vid}", api.hdrs()).status_code == 404
     assert api.usage("gigabytes") == (0, 0)
+
+
+def test_extend_accepted_while_the_manager_is_down_ends_when_it_is_back(tmp_path: Path) -> None:
+    """The row is the durable record: an extend accepted (202) while the volume's manager is
+    killed stays extending with its quota reserved, and the manager restarted finishes it,
+    committing the quota once."""
+    fleet = Fleet(tmp_path, work={"manager_lease": 3.0})
+    fleet.start_all()
+    try:
+        project = uuid.uuid4().hex
+        hdrs = headers(project)
+        base = f"{fleet.rest_url}/v3/{project}/volumes"
+        with httpx.Client(timeout=30.0) as client:
+            created = client.post(base, headers=hdrs, json={"volume": {"size": 1}})
+            vid = created.json()["volume"]["id"]
+            wait_for_status(client, f"{base}/{vid}", hdrs, "available")
+            fleet.kill("volume:file-1")
+            extended = client.post(
+                f"{base}/{vid}/action", headers=hdrs, json={"os-extend": {"new_size": 2}}
+            )
+            assert extended.status_code == 202, extended.text
+            usage = (
+                "select in_use, reserved from quota_usages where project_id = ? and resource = ?"
+            )
+            assert fleet.rows(usage, project, "gigabytes") == [(1, 1)]
+            assert fleet.rows("select status, extend_to_gb from volumes where id = ?", vid) == [
+                ("extending", 2)
+            ]
+            fleet.start("volume:file-1")
+            shown = wait_for_status(client, f"{base}/{vid}", hdrs, "available")
+        assert shown["size"] == 2
+        assert fleet.rows(usage, project, "gigabytes") == [(2, 0)]
+        image = fleet.data_dir / "volumes" / "file-1" / f"volume-{vid}"
+        assert image.stat().st_size == 2 * GIB
+    finally:
+        fleet.stop_all()
 
 
 def test_cinder_extend_with_python_cinderclient(api: Api, tmp_path: Path) -> None:

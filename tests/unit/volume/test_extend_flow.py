@@ -189,3 +189,15 @@ async def test_recovery_and_the_sweep_run_unfinished_extends(
     await manager.join()
     row = await reload(db, unheld.id)
     assert row is not None and (row.status, row.size) == (VolumeStatus.EXTENDING, 3)
+
+
+async def test_a_volume_destroyed_while_extending_gives_the_pending_quota_back(
+    db: Database, file_driver: FileDriver
+) -> None:
+    volume = await _available_volume(db, file_driver, 2)
+    before = await _gigabytes(db)
+    await _start_extend(db, volume, 5)
+    async with db.session() as session:
+        assert await volumes.destroy(session, volume.id, volumes.Expect(status="extending"))
+    assert await _gigabytes(db) == (before[0] - 2, before[1])
+    assert await _reservations(db) == 0
