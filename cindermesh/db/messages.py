@@ -53,8 +53,16 @@ class Action:
     SCHEDULE_ALLOCATE_VOLUME = Field("001", "schedule allocate volume")
     EXTEND_VOLUME = Field("007", "extend volume")
     CREATE_VOLUME_FROM_BACKEND = Field("008", "create volume from backend storage")
+    SNAPSHOT_CREATE = Field("009", "create snapshot")
+    SNAPSHOT_DELETE = Field("010", "delete snapshot")
 
-    ALL = (SCHEDULE_ALLOCATE_VOLUME, EXTEND_VOLUME, CREATE_VOLUME_FROM_BACKEND)
+    ALL = (
+        SCHEDULE_ALLOCATE_VOLUME,
+        EXTEND_VOLUME,
+        CREATE_VOLUME_FROM_BACKEND,
+        SNAPSHOT_CREATE,
+        SNAPSHOT_DELETE,
+    )
 
 
 class Detail:
@@ -66,6 +74,9 @@ class Detail:
     QUOTA_EXCEED = Field("006", "Not enough quota resource for operation.")
     DRIVER_FAILED_EXTEND = Field("010", "Volume Driver failed to extend volume.")
     DRIVER_FAILED_CREATE = Field("012", "Driver failed to create the volume.")
+    SNAPSHOT_CREATE_ERROR = Field("013", "Snapshot failed to create.")
+    SNAPSHOT_IS_BUSY = Field("015", "Snapshot is busy.")
+    SNAPSHOT_DELETE_ERROR = Field("016", "Snapshot failed to delete.")
     VOLUME_INVALID_STATE = Field("027", "Volume status is invalid.")
 
     ALL = (
@@ -75,6 +86,9 @@ class Detail:
         QUOTA_EXCEED,
         DRIVER_FAILED_EXTEND,
         DRIVER_FAILED_CREATE,
+        SNAPSHOT_CREATE_ERROR,
+        SNAPSHOT_IS_BUSY,
+        SNAPSHOT_DELETE_ERROR,
         VOLUME_INVALID_STATE,
     )
 

@@ -38,6 +38,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import quota
+from cindermesh.db.messages import Field, Resource, record_message
 from cindermesh.db.models import (
     Snapshot,
     SnapshotMetadata,
@@ -50,6 +51,7 @@ from cindermesh.db.sources import creating_from_snapshot
 from cindermesh.db.volumes import on_backend
 from cindermesh.db.work import lease_until
 from cindermesh.settings import QuotaSettings
+from cindermesh.telemetry.request_id import current_request_id
 
 __all__ = [
     "RESET_HOLDER",
@@ -293,13 +295,30 @@ async def set_status(
     status: str,
     worker: str,
     reason: str | None = None,
+    message: tuple[Field, Field] | None = None,
 ) -> bool:
     """``expected`` (held by ``worker``) -> ``status`` (with the reason, if any), and nobody
-    holds it."""
+    holds it; ``message``: Cinder's user message (action, detail) for the failure, recorded
+    in the same transaction."""
     values: dict[str, object] = {"status": status, **_let_go()}
     if reason is not None:
         values["error_reason"] = reason[:_REASON_MAX]
-    return await transition(session, snapshot_id, (expected,), values, worker)
+    if not await transition(session, snapshot_id, (expected,), values, worker):
+        return False
+    if message is not None:
+        row = await session.get(Snapshot, snapshot_id)
+        assert row is not None
+        action, detail = message
+        record_message(
+            session,
+            project_id=row.project_id,
+            action=action,
+            detail=detail,
+            resource_uuid=snapshot_id,
+            resource_type=Resource.VOLUME_SNAPSHOT,
+            request_id=current_request_id() or None,
+        )
+    return True
 
 
 async def give_back_quota(session: AsyncSession, snapshot_id: str, quotas: QuotaSettings) -> bool:

@@ -3,7 +3,8 @@
 Create (``volume.create_snapshot``)::
 
     ExtractSnapshotRef     reload the row; it must be ``creating`` and ours.   undo: none
-    OnFailureMarkError     nothing.                      undo: the snapshot -> ``error``
+    OnFailureMarkError     nothing.   undo: the snapshot -> ``error``, with Cinder's user
+                           message (create snapshot: Snapshot failed to create.)
     NotifySnapshotAction   ``create.start``: a log line and a span event.     undo: none
     CreateSnapshotOnDriver the driver makes the snapshot image.     undo: remove that image
     CreateSnapshotOnFinish ``available``, ``100%``; ``create.end``.            undo: none
@@ -13,7 +14,8 @@ Delete (``volume.delete_snapshot``)::
     ExtractSnapshotRef     reload the row; it must be ``deleting`` and ours.  undo: none
     OnFailureKeepRow       nothing.      undo: ``available`` if the driver found the snapshot
                            busy (dependent volumes, Cinder's SnapshotIsBusy), else
-                           ``error_deleting``; the row and its quota stay
+                           ``error_deleting``; the row and its quota stay, and Cinder's
+                           user message says why (Snapshot is busy / failed to delete)
     NotifySnapshotAction   ``delete.start``.                                  undo: none
     DeleteSnapshotOnDriver the driver removes the image (already gone is done). undo: none
     DeleteSnapshotOnFinish the row and its metadata go and the quota is given back (once),
@@ -35,6 +37,7 @@ from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
 from cindermesh.db.engine import Database
+from cindermesh.db.messages import Action, Detail
 from cindermesh.db.models import Snapshot, SnapshotStatus
 from cindermesh.flow import Step, run_flow
 from cindermesh.settings import QuotaSettings
@@ -143,6 +146,7 @@ class _Steps:
             SnapshotStatus.ERROR,
             self._s.worker,
             reason,
+            (Action.SNAPSHOT_CREATE, Detail.SNAPSHOT_CREATE_ERROR),
         ):
             state.outcome = SnapshotStatus.ERROR
         log.error("snapshot %s: create failed: %s", state.snapshot_id, reason)
@@ -181,6 +185,7 @@ class _Steps:
         else:
             log.error("snapshot %s: delete failed in the driver: %s", state.snapshot_id, error)
         reason = f"{type(error).__name__}: {error}"
+        detail = Detail.SNAPSHOT_IS_BUSY if busy else Detail.SNAPSHOT_DELETE_ERROR
         if await snapshot_store.set_status(
             self._s.db,
             state.snapshot_id,
@@ -188,6 +193,7 @@ class _Steps:
             status,
             self._s.worker,
             reason,
+            (Action.SNAPSHOT_DELETE, detail),
         ):
             state.outcome = status
 

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from cindermesh.db import snapshots
 from cindermesh.db.engine import Database
+from cindermesh.db.messages import Field
 from cindermesh.db.models import Snapshot, SnapshotStatus, Volume, utcnow
 from cindermesh.settings import QuotaSettings
 from services.volume.domain import backend_of
@@ -114,9 +115,12 @@ async def set_status(
     status: str,
     worker: str,
     reason: str | None = None,
+    message: tuple[Field, Field] | None = None,
 ) -> bool:
     async with db.session() as session:
-        return await snapshots.set_status(session, snapshot_id, expected, status, worker, reason)
+        return await snapshots.set_status(
+            session, snapshot_id, expected, status, worker, reason, message
+        )
 
 
 async def destroy(db: Database, snapshot_id: str, worker: str, quotas: QuotaSettings) -> bool:

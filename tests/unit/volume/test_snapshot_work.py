@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlmodel import col, select
 
 from cindermesh.db import snapshots
 from cindermesh.db.engine import Database
-from cindermesh.db.models import QuotaUsage, Snapshot, SnapshotStatus, Volume, VolumeStatus
+from cindermesh.db.models import Message, QuotaUsage, Snapshot, SnapshotStatus, Volume, VolumeStatus
 from cindermesh.settings import BackendSettings, QuotaSettings
 from services.volume.create_flow import FlowServices
 from services.volume.drivers.base import SnapshotIsBusy, SnapshotRef
@@ -81,6 +82,13 @@ async def _in_use(db: Database, resource: str) -> int:
         return 0 if row is None else row.in_use
 
 
+async def _events(db: Database, snapshot_id: str) -> list[str]:
+    """Cinder's user messages recorded for the snapshot."""
+    async with db.read() as session:
+        query = select(Message.event_id).where(col(Message.resource_uuid) == snapshot_id)
+        return list(await session.exec(query))
+
+
 async def _hold(db: Database, snapshot_id: str, worker: str = WORKER) -> None:
     async with db.session() as session:
         row = await snapshots.locked(session, snapshot_id)
@@ -135,14 +143,23 @@ async def test_driver_failure_on_create_is_error_and_keeps_the_quota(
     # The undo removed the image the driver had made; the quota stays until the delete.
     assert not file_driver.snapshot_path(SnapshotRef(snapshot.id, volume.id, 2)).exists()
     assert await _in_use(db, "snapshots") == 1
+    assert await _events(db, snapshot.id) == ["VOLUME_VOLUME_SNAPSHOT_009_013"]
 
 
 @pytest.mark.parametrize(
-    ("failure", "status"),
-    [(SnapshotIsBusy("snapshot-x"), "available"), (DriverError("io"), "error_deleting")],
+    ("failure", "status", "event"),
+    [
+        (SnapshotIsBusy("snapshot-x"), "available", "VOLUME_VOLUME_SNAPSHOT_010_015"),
+        (DriverError("io"), "error_deleting", "VOLUME_VOLUME_SNAPSHOT_010_016"),
+    ],
 )
 async def test_driver_failure_on_delete_keeps_the_row(
-    db: Database, work: SnapshotServices, file_driver: Driver, failure: Exception, status: str
+    db: Database,
+    work: SnapshotServices,
+    file_driver: Driver,
+    failure: Exception,
+    status: str,
+    event: str,
 ) -> None:
     volume = await _volume(db, file_driver)
     snapshot = await _snapshot(db, volume)
@@ -155,6 +172,7 @@ async def test_driver_failure_on_delete_keeps_the_row(
     row = await _row(db, snapshot.id)
     assert row is not None and row.status == status and row.worker is None
     assert await _in_use(db, "snapshots") == 1
+    assert await _events(db, snapshot.id) == [event]
 
 
 async def test_a_snapshot_not_held_is_left_alone(
