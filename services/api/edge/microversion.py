@@ -4,9 +4,10 @@ The advertised maximum is 3.71, Cinder's, and it is honest: every microversion-g
 of the resources cindermesh serves follows the requested version as Cinder's does (volume view
 fields 3.13/3.21/3.48/3.61/3.63/3.64/3.65/3.69, metadata ETag 3.15, force delete 3.23, list
 filters 3.2/3.10/3.33/3.60/3.65, ``with_count`` 3.45, summary 3.12/3.36, project-less URLs
-3.67, types and quotas as their packages say).
+3.67, snapshot view fields 3.14/3.41/3.65, snapshot metadata filter 3.22, snapshot ``force``
+3.66, types and quotas as their packages say).
 
-What cindermesh does not serve yet (snapshots, backups, groups, attachments, messages,
+What cindermesh does not serve yet (backups, groups, attachments, messages,
 transfers, volume actions) it serves at no microversion, 3.0 included, so a lower maximum
 would not send any client to a served path instead: python-cinderclient and openstacksdk
 negotiate min(theirs, ours) and call attachments (3.27/3.44) only when asked to; Nova
