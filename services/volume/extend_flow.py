@@ -28,10 +28,9 @@ from opentelemetry.util.types import AttributeValue
 
 from cindermesh.db import volume_actions
 from cindermesh.db.models import VolumeStatus
-from cindermesh.flow import Step, run_flow
-from cindermesh.telemetry.tracing import tracer
+from cindermesh.flow import Step
 from services.volume import store
-from services.volume.action_services import ActionServices
+from services.volume.action_services import ActionServices, run_action_flow
 from services.volume.errors import VolumeStateChanged
 
 __all__ = ["FLOW_NAME", "ExtendFlowState", "extend_steps", "run_extend"]
@@ -133,10 +132,5 @@ def extend_steps(services: ActionServices) -> list[Step[ExtendFlowState]]:
 async def run_extend(services: ActionServices, volume_id: str) -> ExtendFlowState:
     """Runs the flow to its end; never raises for a failed extend (the row records it)."""
     state = ExtendFlowState(volume_id=volume_id)
-    with tracer().start_as_current_span(FLOW_NAME, attributes={"volume.id": volume_id}) as span:
-        try:
-            await run_flow(FLOW_NAME, extend_steps(services), state)
-        except Exception as error:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
-            log.warning("Volume %s: extend failed (%s)", volume_id, error)
+    await run_action_flow(FLOW_NAME, volume_id, extend_steps(services), state)
     return state

@@ -27,10 +27,9 @@ from opentelemetry import trace
 
 from cindermesh.db import volume_actions
 from cindermesh.db.models import VolumeStatus
-from cindermesh.flow import Step, run_flow
-from cindermesh.telemetry.tracing import tracer
+from cindermesh.flow import Step
 from services.volume import store
-from services.volume.action_services import ActionServices
+from services.volume.action_services import ActionServices, run_action_flow
 from services.volume.drivers.base import SnapshotRef
 from services.volume.errors import VolumeStateChanged
 
@@ -130,10 +129,5 @@ def revert_steps(services: ActionServices) -> list[Step[RevertFlowState]]:
 async def run_revert(services: ActionServices, volume_id: str) -> RevertFlowState:
     """Runs the flow to its end; never raises for a failed revert (the rows record it)."""
     state = RevertFlowState(volume_id=volume_id)
-    with tracer().start_as_current_span(FLOW_NAME, attributes={"volume.id": volume_id}) as span:
-        try:
-            await run_flow(FLOW_NAME, revert_steps(services), state)
-        except Exception as error:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
-            log.warning("Volume %s: revert failed (%s)", volume_id, error)
+    await run_action_flow(FLOW_NAME, volume_id, revert_steps(services), state)
     return state

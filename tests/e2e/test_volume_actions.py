@@ -414,6 +414,14 @@ def test_reserve_unreserve(api: Api) -> None:
     assert api.show(vid)["status"] == "available"
     missing = api.action(str(uuid.uuid4()), {"os-reserve": {}})
     assert missing.status_code == 404
+    # The URL without the project (Cinder's project-less v3 paths).
+    bare = api.client.post(
+        f"{api.cluster.rest_url}/v3/volumes/{vid}/action",
+        headers=api.hdrs(),
+        json={"os-reserve": {}},
+    )
+    assert bare.status_code == 202, bare.text
+    assert api.show(vid)["status"] == "attaching"
 
 
 def test_detach_without_attachments(api: Api) -> None:
