@@ -15,6 +15,13 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "DEFAULT_VOLUME_TYPE",
     "AttachStatus",
+    "Group",
+    "GroupSnapshot",
+    "GroupSnapshotStatus",
+    "GroupStatus",
+    "GroupType",
+    "GroupTypeSpec",
+    "GroupVolumeTypeMapping",
     "QosSpecs",
     "QosSpecsItem",
     "Quota",
@@ -413,5 +420,110 @@ class Transfer(SQLModel, table=True):
     #: Cinder's history fields (3.57): an open transfer is never accepted yet.
     destination_project_id: str | None = Field(default=None, max_length=255)
     accepted: bool = False
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveUTC | None = None
+
+
+class GroupStatus:
+    """Cinder's generic group statuses (``fields.GroupStatus``)."""
+
+    CREATING = "creating"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+    UPDATING = "updating"
+    IN_USE = "in-use"
+
+
+class GroupSnapshotStatus:
+    """Cinder's group snapshot statuses (``fields.GroupSnapshotStatus``)."""
+
+    CREATING = "creating"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+
+
+class GroupType(SQLModel, table=True):
+    """A generic group type (Cinder's ``group_types``), with its specs."""
+
+    __tablename__ = "group_types"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(unique=True, max_length=255)
+    description: str | None = Field(default=None, max_length=255)
+    is_public: bool = True
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveUTC | None = None
+
+
+class GroupTypeSpec(SQLModel, table=True):
+    """One group spec of a group type (Cinder's ``group_type_specs``)."""
+
+    __tablename__ = "group_type_specs"
+
+    group_type_id: str = Field(
+        foreign_key="group_types.id", primary_key=True, max_length=36, ondelete="CASCADE"
+    )
+    key: str = Field(primary_key=True, max_length=255)
+    value: str | None = Field(default=None, max_length=255)
+
+
+class Group(SQLModel, table=True):
+    """A generic volume group (Cinder's ``groups``): volumes (``Volume.group_id``) of the
+    volume types it was created with, snapshotted together."""
+
+    __tablename__ = "groups"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    project_id: str = Field(index=True, max_length=255)
+    user_id: str = Field(max_length=255)
+    name: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=255)
+    status: str = Field(default=GroupStatus.CREATING, max_length=255, index=True)
+    availability_zone: str = Field(max_length=255)
+    group_type_id: str = Field(max_length=36, index=True)
+    #: The group snapshot or the group it was created from, if any.
+    group_snapshot_id: str | None = Field(default=None, max_length=36)
+    source_group_id: str | None = Field(default=None, max_length=36)
+    #: Whether its ``groups`` quota is still counted (given back once, on delete).
+    quota_held: bool = True
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveUTC | None = None
+
+
+class GroupVolumeTypeMapping(SQLModel, table=True):
+    """A volume type a group accepts (Cinder's ``group_volume_type_mapping``)."""
+
+    __tablename__ = "group_volume_type_mapping"
+
+    group_id: str = Field(
+        foreign_key="groups.id", primary_key=True, max_length=36, ondelete="CASCADE"
+    )
+    volume_type_id: str = Field(primary_key=True, max_length=36)
+    #: Cinder lists a group's volume types in the order they were given.
+    position: int = 0
+
+
+class GroupSnapshot(SQLModel, table=True):
+    """A snapshot of every volume of a group at once (Cinder's ``group_snapshots``): one
+    ``Snapshot`` per member volume, each with ``group_snapshot_id``."""
+
+    __tablename__ = "group_snapshots"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    project_id: str = Field(index=True, max_length=255)
+    user_id: str = Field(max_length=255)
+    group_id: str = Field(index=True, max_length=36)
+    group_type_id: str = Field(max_length=36)
+    name: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=255)
+    status: str = Field(default=GroupSnapshotStatus.CREATING, max_length=255, index=True)
+    #: Whether its status is its snapshots' (``creating`` while one is, ``error`` if one
+    #: failed, else ``available``: what Cinder's manager writes once they are made), until an
+    #: admin resets it (``status`` is then the one shown).
+    status_from_snapshots: bool = True
     created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
     updated_at: NaiveUTC | None = None

@@ -14,6 +14,8 @@ from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.api.v1 import (
     action_service_pb2,
     action_service_pb2_grpc,
+    group_service_pb2,
+    group_service_pb2_grpc,
     info_service_pb2,
     info_service_pb2_grpc,
     message_service_pb2,
@@ -40,6 +42,12 @@ from services.api.edge.auth import Authenticator, NoAuth
 from services.api.edge.keystone import KeystoneAuth
 from services.api.edge.request_decoding import RequestDecodingInterceptor, quiet_header_decoding
 from services.api.edge.rpc import Edge
+from services.api.groups.operations import GroupOperations
+from services.api.groups.servicer import GroupServicer, GroupTypeServicer
+from services.api.groups.snapshot_servicer import GroupSnapshotServicer
+from services.api.groups.snapshots import GroupSnapshotOperations
+from services.api.groups.sources import GroupSources
+from services.api.groups.types import GroupTypeOperations
 from services.api.info.admin import AdminOperations
 from services.api.info.operations import InfoOperations
 from services.api.info.servicer import InfoServicer
@@ -81,12 +89,8 @@ async def serve(settings: Settings) -> None:
     authenticator = _authenticator(settings)
     edge = Edge(settings, authenticator)
     volume_operations = VolumeOperations(db, managers)
-    volumes = VolumeServicer(
-        edge,
-        CreateVolumeFlow(db, settings, scheduler),
-        volume_operations,
-        VolumeUpdates(db),
-    )
+    create_flow = CreateVolumeFlow(db, settings, scheduler)
+    volumes = VolumeServicer(edge, create_flow, volume_operations, VolumeUpdates(db))
     types = TypeServicer(edge, VolumeTypeOperations(db))
     info = InfoServicer(
         edge, InfoOperations(db, settings, scheduler), AdminOperations(db, settings, scheduler)
@@ -100,10 +104,16 @@ async def serve(settings: Settings) -> None:
     )
     transfers = TransferServicer(edge, TransferOperations(db, settings.quotas))
 
-    snapshots = SnapshotServicer(
+    snapshot_operations = SnapshotOperations(db, settings.quotas, managers)
+    snapshots = SnapshotServicer(edge, snapshot_operations, SnapshotMetadataOperations(db))
+    group_types = GroupTypeServicer(edge, GroupTypeOperations(db))
+    groups = GroupServicer(
         edge,
-        SnapshotOperations(db, settings.quotas, managers),
-        SnapshotMetadataOperations(db),
+        GroupOperations(db, settings, volume_operations),
+        GroupSources(db, settings, create_flow),
+    )
+    group_snapshots = GroupSnapshotServicer(
+        edge, GroupSnapshotOperations(db, settings.quotas, managers, snapshot_operations)
     )
 
     # The public services, each registered explicitly; the gateway transcodes every service
@@ -121,6 +131,9 @@ async def serve(settings: Settings) -> None:
         qos_service_pb2_grpc.add_QosServiceServicer_to_server(qos, server)
         snapshot_service_pb2_grpc.add_SnapshotServiceServicer_to_server(snapshots, server)
         transfer_service_pb2_grpc.add_TransferServiceServicer_to_server(transfers, server)
+        group_service_pb2_grpc.add_GroupTypeServiceServicer_to_server(group_types, server)
+        group_service_pb2_grpc.add_GroupServiceServicer_to_server(groups, server)
+        group_service_pb2_grpc.add_GroupSnapshotServiceServicer_to_server(group_snapshots, server)
         action_service_pb2_grpc.add_ActionServiceServicer_to_server(unknown_actions, server)
         volume_action_service_pb2_grpc.add_VolumeActionServiceServicer_to_server(
             volume_actions, server
@@ -136,6 +149,9 @@ async def serve(settings: Settings) -> None:
         qos_service_pb2.DESCRIPTOR.services_by_name["QosService"].full_name,
         snapshot_service_pb2.DESCRIPTOR.services_by_name["SnapshotService"].full_name,
         transfer_service_pb2.DESCRIPTOR.services_by_name["TransferService"].full_name,
+        group_service_pb2.DESCRIPTOR.services_by_name["GroupTypeService"].full_name,
+        group_service_pb2.DESCRIPTOR.services_by_name["GroupService"].full_name,
+        group_service_pb2.DESCRIPTOR.services_by_name["GroupSnapshotService"].full_name,
         action_service_pb2.DESCRIPTOR.services_by_name["ActionService"].full_name,
         volume_action_service_pb2.DESCRIPTOR.services_by_name["VolumeActionService"].full_name,
     ]

@@ -609,3 +609,30 @@ def test_revert_refusals(api: Api) -> None:
     for snapshot_id in (first, latest):
         url = f"{api.base}/snapshots/{snapshot_id}"
         assert api.client.get(url, headers=api.hdrs()).json()["snapshot"]["status"] == "available"
+
+
+def test_retype_changing_the_encryption_changes_nothing(api: Api) -> None:
+    """Cinder's manager migrates a volume whose encryption changes: no retype in place."""
+    encrypted = _create_type(api)
+    body = {
+        "encryption": {
+            "provider": "luks",
+            "control_location": "front-end",
+            "cipher": "aes-xts-plain64",
+            "key_size": 256,
+        }
+    }
+    added = api.client.post(
+        f"{api.base}/types/{encrypted['id']}/encryption", headers=api.hdrs(admin=True), json=body
+    )
+    assert added.status_code == 200, added.text
+    vid = api.create(size=1)["id"]
+    retyped = api.action(vid, {"os-retype": {"new_type": encrypted["name"]}})
+    assert retyped.status_code == 202, retyped.text
+    shown = api.show(vid)
+    assert (shown["volume_type"], shown["status"], shown["encrypted"]) == (
+        "__DEFAULT__",
+        "available",
+        False,
+    )
+    assert api.usage(f"volumes_{encrypted['name']}") == (0, 0)

@@ -277,6 +277,46 @@ _TRANSFERS = (
     RuleDefault("volume:delete_transfer", PROJECT_MEMBER, "DELETE /volume-transfers/{id}"),
 )
 
+_GROUPS = (
+    RuleDefault("group:group_types_manage", ADMIN_API, "legacy: every group type rule"),
+    RuleDefault("group:group_types:create", ADMIN_API, "POST /group_types"),
+    RuleDefault("group:group_types:update", ADMIN_API, "PUT /group_types/{id}"),
+    RuleDefault("group:group_types:delete", ADMIN_API, "DELETE /group_types/{id}"),
+    RuleDefault("group:access_group_types_specs", ADMIN_API, "group_specs in group type views"),
+    RuleDefault("group:group_types_specs", ADMIN_API, "legacy: every group spec rule"),
+    RuleDefault(
+        "group:group_types_specs:get", ADMIN_API, "GET /group_types/{id}/group_specs/{key}"
+    ),
+    RuleDefault("group:group_types_specs:get_all", ADMIN_API, "GET /group_types/{id}/group_specs"),
+    RuleDefault("group:group_types_specs:create", ADMIN_API, "POST /group_types/{id}/group_specs"),
+    RuleDefault(
+        "group:group_types_specs:update", ADMIN_API, "PUT /group_types/{id}/group_specs/{key}"
+    ),
+    RuleDefault(
+        "group:group_types_specs:delete", ADMIN_API, "DELETE /group_types/{id}/group_specs/{key}"
+    ),
+    RuleDefault("group:get_all", PROJECT_READER, "GET /groups[/detail]"),
+    RuleDefault("group:create", PROJECT_MEMBER, "POST /groups, /groups/action (create-from-src)"),
+    RuleDefault("group:get", PROJECT_READER, "GET /groups/{id}"),
+    RuleDefault("group:update", PROJECT_MEMBER, "PUT /groups/{id}"),
+    RuleDefault("group:group_project_attribute", ADMIN_API, "project_id in group views"),
+    RuleDefault("group:delete", PROJECT_MEMBER, "POST /groups/{id}/action (delete)"),
+    RuleDefault("group:reset_status", ADMIN_API, "POST /groups/{id}/action (reset_status)"),
+    RuleDefault("group:get_all_group_snapshots", PROJECT_READER, "GET /group_snapshots[/detail]"),
+    RuleDefault("group:create_group_snapshot", PROJECT_MEMBER, "POST /group_snapshots"),
+    RuleDefault("group:get_group_snapshot", PROJECT_READER, "GET /group_snapshots/{id}"),
+    RuleDefault("group:delete_group_snapshot", PROJECT_MEMBER, "DELETE /group_snapshots/{id}"),
+    RuleDefault("group:update_group_snapshot", PROJECT_MEMBER, "PUT /group_snapshots/{id}"),
+    RuleDefault(
+        "group:group_snapshot_project_attribute", ADMIN_API, "project_id in group snapshot views"
+    ),
+    RuleDefault(
+        "group:reset_group_snapshot_status",
+        ADMIN_API,
+        "POST /group_snapshots/{id}/action (reset_status)",
+    ),
+)
+
 #: Every rule, by name. Version discovery, availability zones, extensions and the limits
 #: themselves have no rule in Cinder (any authenticated caller).
 _VOLUME_ACTIONS = (
@@ -343,5 +383,6 @@ DEFAULT_RULES: dict[str, RuleDefault] = {
         *_VOLUME_ACTIONS,
         *_SNAPSHOTS,
         *_TRANSFERS,
+        *_GROUPS,
     )
 }

@@ -168,12 +168,15 @@ def _extra_specs(name: str | None, value: dict[str, JsonValue]) -> dict[str, str
 
 
 @bounded_messages
-def validate_extra_specs_create(body: struct_pb2.Struct) -> dict[str, str]:
-    """Cinder's ``types_extra_specs.create``: ``{"extra_specs": {...}}``."""
+def validate_extra_specs_create(
+    body: struct_pb2.Struct, key: str = "extra_specs"
+) -> dict[str, str]:
+    """Cinder's ``types_extra_specs.create``: ``{"extra_specs": {...}}`` (``key``: the
+    body's key, ``group_specs`` for ``group_specs.create``, whose schema is the same)."""
     root = object_to_python(body)
-    check_present("extra_specs" in root, "extra_specs")
-    specs = _extra_specs("extra_specs", require_object("extra_specs", root["extra_specs"]))
-    check_no_additional(None, root, ("extra_specs",))
+    check_present(key in root, key)
+    specs = _extra_specs(key, require_object(key, root[key]))
+    check_no_additional(None, root, (key,))
     return specs
 
 

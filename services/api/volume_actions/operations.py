@@ -32,7 +32,7 @@ from services.api.edge.request_context import RequestContext
 from services.api.policy import authorize
 from services.api.schema import invalid_input
 from services.api.volume_actions.body import StatusReset
-from services.api.volume_actions.retype import pool_capabilities, satisfies
+from services.api.volume_actions.retype import encryption_of, pool_capabilities, satisfies
 from services.api.volumes.lookups import find_volume, find_volume_type, type_extra_specs
 from services.api.volumes.operations import VolumeOperations
 
@@ -103,6 +103,28 @@ async def _manager_address(session: AsyncSession, host: str | None) -> str | Non
     backend = host.partition("#")[0]
     service = (await session.exec(select(Service).where(Service.host == backend))).first()
     return service.address if service is not None else None
+
+
+def _check_retype(
+    ctx: RequestContext, volume: Volume, type_name: str, specs: dict[str, str], encrypted: bool
+) -> bool:
+    """Cinder's api checks of a retype to a type (``specs``); the new ``multiattach``."""
+    _check_size_limits(type_name, specs, volume.size)
+    multiattach = specs.get("multiattach") == "<is> True"
+    if volume.multiattach != multiattach:
+        if volume.status != VolumeStatus.AVAILABLE:
+            raise invalid_input(
+                "Invalid volume_type passed, retypes affecting multiattach are only allowed "
+                "on available volumes, the specified volume however currently has a status "
+                f"of: {volume.status}."
+            )
+        if multiattach:
+            authorize(ctx, RULES.MULTIATTACH, _target(volume))
+    if multiattach and encrypted:
+        raise invalid_input(
+            "Retype requested both encryption and multi-attach, which is not supported."
+        )
+    return multiattach
 
 
 class VolumeActions:
@@ -236,43 +258,34 @@ class VolumeActions:
     async def retype(
         self, ctx: RequestContext, volume_id: str, new_type: str, policy: str | None
     ) -> None:
-        """Cinder's ``retype`` where the volume's pool satisfies the new type (the type
-        changes and the per-type quota moves, at once); a retype that would need a migration
-        leaves the volume as it was, as Cinder's scheduler does for ``never`` (cindermesh
-        cannot migrate, so ``on-demand`` ends the same way)."""
+        """Cinder's ``retype`` where the volume can stay where it is (its pool satisfies the
+        new type and the encryption does not change): the type changes and the per-type quota
+        moves, at once. A retype that would need a migration leaves the volume as it was, as
+        Cinder's scheduler and manager do for ``never`` (cindermesh cannot migrate, so
+        ``on-demand`` ends the same way)."""
         async with self._db.read() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.RETYPE, _target(volume))
             target = await find_volume_type(session, ctx, new_type)
             specs = await type_extra_specs(session, target.id)
-        _check_size_limits(target.name, specs, volume.size)
-        multiattach = specs.get("multiattach") == "<is> True"
-        if volume.multiattach != multiattach:
-            if volume.status != VolumeStatus.AVAILABLE:
-                raise invalid_input(
-                    "Invalid volume_type passed, retypes affecting multiattach are only "
-                    "allowed on available volumes, the specified volume however currently "
-                    f"has a status of: {volume.status}."
-                )
-            if multiattach:
-                authorize(ctx, RULES.MULTIATTACH, _target(volume))
-        pools = await self._scheduler.get_pools()
-        capabilities = pool_capabilities(pools, volume.host or "")
-        fits = capabilities is not None and satisfies(capabilities, specs)
+            encryption = await encryption_of(session, (volume.volume_type_id, target.id))
+        multiattach = _check_retype(ctx, volume, target.name, specs, target.id in encryption)
+        in_place = encryption.get(volume.volume_type_id) == encryption.get(target.id)
+        if in_place:
+            pools = await self._scheduler.get_pools()
+            capabilities = pool_capabilities(pools, volume.host or "")
+            in_place = capabilities is not None and satisfies(capabilities, specs)
         async with self._db.session() as session:
             locked = await volumes.locked(session, volume.id)
             if locked is None:
                 raise NotFound(f"Volume {volume_id} could not be found.")
-            if not fits:
-                # Checked after the state, as Cinder's scheduler runs after the api's checks.
-                if not volume_actions.retypable(locked, target.id):
-                    raise InvalidVolume(_RETYPE_REFUSED)
+            if not in_place and volume_actions.retypable(locked, target.id):
+                # The api's checks passed; Cinder's scheduler or manager refuses the move.
                 log.warning(
-                    "Failed to schedule_retype: volume %s: current backend not valid for type "
-                    "%s, migration %s",
+                    "Retype of volume %s to %s requires migration but is %s.",
                     volume_id,
                     target.name,
-                    "not allowed" if policy in (None, "never") else "not supported",
+                    "not allowed" if policy in (None, "never") else "not supported here",
                 )
                 return
             if not await volume_actions.change_type(session, locked, target, self._quotas):

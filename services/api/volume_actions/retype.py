@@ -1,6 +1,7 @@
-"""Whether a volume can take a new type where it is (Cinder's ``find_retype_backend`` for the
-volume's own pool): the pool's reported capabilities satisfy the new type's extra specs, by
-the scheduler's CapabilitiesFilter rule (``services.scheduler.filters.match_extra_spec``).
+"""Whether a volume can take a new type where it is: the pool's reported capabilities satisfy
+the new type's extra specs (Cinder's ``find_retype_backend`` for the volume's own pool, by the
+scheduler's CapabilitiesFilter rule, ``services.scheduler.filters.match_extra_spec``), and the
+encryption does not change (Cinder's manager migrates a volume whose encryption changes).
 
 cindermesh has no migration, so a retype is done in place or not at all.
 """
@@ -10,12 +11,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from google.protobuf.json_format import MessageToDict
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from cindermesh.db.models import VolumeTypeEncryption
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.scheduler.backend_state import CapabilityValue
 from services.scheduler.filters import match_extra_spec
 
-__all__ = ["pool_capabilities", "satisfies"]
+__all__ = ["Encryption", "encryption_of", "pool_capabilities", "satisfies"]
+
+#: What an encryption is (provider, cipher, key size, control location).
+Encryption = tuple[str, str | None, int | None, str]
+
+
+async def encryption_of(session: AsyncSession, type_ids: Sequence[str]) -> dict[str, Encryption]:
+    """The encryption of each of the types that has one."""
+    query = select(VolumeTypeEncryption).where(
+        col(VolumeTypeEncryption.volume_type_id).in_(type_ids)
+    )
+    return {
+        row.volume_type_id: (row.provider, row.cipher, row.key_size, row.control_location)
+        for row in await session.exec(query)
+    }
 
 
 def pool_capabilities(

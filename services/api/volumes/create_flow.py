@@ -35,7 +35,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import quota
 from cindermesh.db.engine import Database
-from cindermesh.db.models import Volume, VolumeCreateRequest, VolumeMetadata, VolumeType, utcnow
+from cindermesh.db.models import (
+    Group,
+    Volume,
+    VolumeCreateRequest,
+    VolumeMetadata,
+    VolumeType,
+    utcnow,
+)
 from cindermesh.errors import BackendUnavailable, InvalidInput, QuotaExceeded
 from cindermesh.flow import Step, run_flow
 from cindermesh.settings import Settings
@@ -44,6 +51,7 @@ from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.clients import SchedulerClient
 from services.api.edge.request_context import RequestContext
+from services.api.groups.membership import check_group_accepts, find_group
 from services.api.volumes.body import VolumeCreateInput, validate_create
 from services.api.volumes.lookups import (
     find_volume_type,
@@ -98,6 +106,8 @@ class CreateVolumeState:
     availability_zone: str = ""
     #: The snapshot or volume it is made from, if any.
     source: CreateSource = field(default_factory=CreateSource)
+    #: The generic group it is created in (``group_id``), if any.
+    group: Group | None = None
     # QuotaReserve
     deltas: dict[str, int] = field(default_factory=dict)
     # EntryCreate
@@ -180,6 +190,9 @@ class CreateVolumeFlow:
             )
             source = await find_source(session, state.ctx, request)
             volume_type = await check_source_type(session, state.ctx, source, requested_type)
+            if request.group_id is not None:
+                state.group = await find_group(session, state.ctx, request.group_id)
+                await check_group_accepts(session, state.group, volume_type)
             state.extra_specs = await type_extra_specs(session, volume_type.id)
             zones = await known_availability_zones(session, self._settings)
         extract_source(source)
@@ -188,10 +201,11 @@ class CreateVolumeFlow:
             raise InvalidInput(DEFAULT_400_MESSAGE)
         if request.multiattach:
             raise InvalidInput(MULTIATTACH_REMOVED)
-        zone = (
-            source_zone(request.availability_zone, source)
-            or self._settings.api.default_availability_zone
+        # A volume of a group is in the group's zone unless told otherwise.
+        requested_zone = request.availability_zone or (
+            state.group.availability_zone if state.group is not None else None
         )
+        zone = source_zone(requested_zone, source) or self._settings.api.default_availability_zone
         if zone not in zones:
             raise InvalidInput(f"Availability zone '{zone}' is invalid.")
         check_same_zone(zone, source)
@@ -247,6 +261,7 @@ class CreateVolumeFlow:
             snapshot_id=state.source.snapshot_id,
             source_volid=state.source.source_volid,
             bootable=state.source.bootable,
+            group_id=state.group.id if state.group is not None else None,
         )
         session.add(volume)
         session.add_all(

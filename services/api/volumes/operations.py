@@ -7,7 +7,7 @@ import logging
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import snapshots, volumes
+from cindermesh.db import groups, snapshots, volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Service, Volume, VolumeMetadata, VolumeStatus
 from cindermesh.errors import BackendUnavailable, InvalidVolume
@@ -99,6 +99,10 @@ class VolumeOperations:
             )
             if volume is None:
                 return
+            if not forced and not await groups.lets_go(session, volume):
+                raise InvalidVolume(
+                    f"Volume status must be {' or '.join(_DELETABLE)} and {_NOT_DELETABLE}"
+                )
             if volume.host is None:
                 await _destroy_unscheduled(session, volume)
                 return

@@ -10,8 +10,9 @@ the volume type of a volume made from a source).
     hold_source        in the transaction that writes the volume: the source, locked, is still
                        in a status a create may start from
 
-Sources cindermesh does not hold (consistency groups, groups, images, backups) are answered as
-Cinder answers a missing one.
+Sources cindermesh does not hold (consistency groups, images, backups) are answered as Cinder
+answers a missing one; a ``group_id`` is the group the volume joins (the create flow checks
+it, ``services.api.groups.membership``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ SRC_VOL_PROCEED_STATUS = (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE)
 #: Sources cindermesh does not hold yet, in the order Cinder looks them up.
 _UNHELD_SOURCES = (
     ("consistencygroup_id", "ConsistencyGroup"),
-    ("group_id", "Group"),
     ("image_ref", "Image"),
     ("backup_id", "Backup"),
 )

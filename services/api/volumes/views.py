@@ -66,7 +66,7 @@ def volume_view(ctx: RequestContext, record: VolumeRecord, extended: bool) -> ap
     if admin:
         view.migration_status.CopyFrom(text_or_null(volume.migration_status))
     if ctx.version.at_least(13):
-        view.group_id.CopyFrom(NULL)
+        view.group_id.CopyFrom(text_or_null(volume.group_id))
     if ctx.version.at_least(21) and admin:
         view.provider_id.CopyFrom(NULL)
     if ctx.version.at_least(48):

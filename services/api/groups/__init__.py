@@ -1,0 +1,1 @@
+"""Generic volume groups: group types and specs, groups, group snapshots."""
