@@ -23,5 +23,12 @@ class UnknownActionServicer(pb_grpc.ActionServiceServicer):
     async def UnknownAction(
         self, request: pb.UnknownActionRequest, ctx: RequestContext
     ) -> pb.UnknownActionResponse:
-        """Cinder checks no policy here: the action is looked up before any is known."""
-        raise InvalidInput(f"There is no such action: {request.action}")
+        """Cinder checks no policy here: the action is looked up before any is known. A body
+        of several keys is malformed (Cinder's ``action_peek``)."""
+        body = request.body
+        if body.HasField("struct_value") and len(body.struct_value.fields) > 1:
+            raise InvalidInput("Malformed request body")
+        raise InvalidInput(
+            f"There is no such action: {request.action}. Verify the request body and "
+            "Content-Type header and try again."
+        )

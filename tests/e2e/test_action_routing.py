@@ -30,7 +30,11 @@ def test_an_unknown_action_is_cinders_400(
     )
     assert response.status_code == 400, response.text
     assert response.json() == {
-        "badRequest": {"code": 400, "message": "There is no such action: os-no_such_thing"}
+        "badRequest": {
+            "code": 400,
+            "message": "There is no such action: os-no_such_thing. Verify the request body and "
+            "Content-Type header and try again.",
+        }
     }
 
 

@@ -203,6 +203,10 @@ def test_empty_body_on_every_body_route_is_400(cluster: Cluster, project: str) -
     for route in api.routes:
         if not route.template.startswith("/v3/{project_id}/volumes"):
             continue
+        if "/action/" in route.template:
+            # An action's own path is reached only by a body naming it (the gateway appends
+            # the body's key to `.../action`): an empty body never gets there.
+            continue
         for method in set(route.methods) & {"POST", "PUT"}:
             path = route.template.replace("{project_id}", project)
             path = re.sub(r"\{[^}]+\}", NO_SUCH_VOLUME, path)

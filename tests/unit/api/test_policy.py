@@ -252,6 +252,9 @@ NO_RULE = {
     "InfoServicer.ListAvailabilityZones",
     "InfoServicer.ListExtensions",
     "QuotaServicer.GetLimits",
+    # Cinder's group types index and show check no rule.
+    "GroupTypeServicer.ListGroupTypes",
+    "GroupTypeServicer.GetGroupType",
 }
 
 
