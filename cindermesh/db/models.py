@@ -35,6 +35,7 @@ __all__ = [
     "Transfer",
     "Volume",
     "VolumeAdminMetadata",
+    "VolumeAttachment",
     "VolumeCreateRequest",
     "VolumeMetadata",
     "VolumeStatus",
@@ -236,6 +237,42 @@ class VolumeAdminMetadata(SQLModel, table=True):
     )
     key: str = Field(primary_key=True, max_length=255)
     value: str = Field(max_length=255)
+
+
+class VolumeAttachment(SQLModel, table=True):
+    """One attachment of a volume to a server (Cinder's ``volume_attachment``). Its
+    ``attach_status`` (``AttachStatus``: ``reserved`` -> ``attaching`` -> ``attached``, or the
+    ``error_*`` ones) and the volume's ``status``/``attach_status`` change together, in one
+    transaction holding the volume's row (``cindermesh.db.attachments``); a deleted attachment
+    is gone (Cinder soft-deletes it)."""
+
+    __tablename__ = "volume_attachment"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    volume_id: str = Field(
+        foreign_key="volumes.id", index=True, max_length=36, ondelete="CASCADE"
+    )
+    #: The volume's project (Cinder lists a project's attachments through the volume).
+    project_id: str = Field(index=True, max_length=255)
+    #: The server (Nova instance) it is for; None for an attachment to a host only.
+    instance_uuid: str | None = Field(default=None, max_length=36, index=True)
+    #: The connector's ``host`` (Cinder's ``attached_host``).
+    attached_host: str | None = Field(default=None, max_length=255)
+    #: The device on the server (the connector's ``mountpoint``; ``os-attach``'s).
+    mountpoint: str | None = Field(default=None, max_length=255)
+    attach_time: NaiveUTC | None = None
+    detach_time: NaiveUTC | None = None
+    #: ``rw``, ``ro`` or Cinder's ``null`` (not given).
+    attach_mode: str | None = Field(default="null", max_length=36)
+    attach_status: str = Field(default="reserved", max_length=255, index=True)
+    #: The volume's host@backend#pool when it was reserved.
+    volume_host: str | None = Field(default=None, max_length=255)
+    #: The connector (JSON) the host gave; None until it gave one.
+    connector: str | None = None
+    #: What the driver answered for it (JSON, Cinder's flattened shape); None until then.
+    connection_info: str | None = None
+    created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveUTC | None = None
 
 
 class VolumeType(SQLModel, table=True):

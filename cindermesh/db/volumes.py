@@ -36,6 +36,7 @@ from cindermesh.db.messages import Action, Detail, Field, Resource, record_messa
 from cindermesh.db.models import (
     Volume,
     VolumeAdminMetadata,
+    VolumeAttachment,
     VolumeCreateRequest,
     VolumeMetadata,
     VolumeStatus,
@@ -209,6 +210,8 @@ async def destroy(session: AsyncSession, volume_id: str, expect: Expect) -> bool
     await session.exec(delete(VolumeMetadata).where(col(VolumeMetadata.volume_id) == volume_id))
     admin = delete(VolumeAdminMetadata).where(col(VolumeAdminMetadata.volume_id) == volume_id)
     await session.exec(admin)
+    attachments = delete(VolumeAttachment).where(col(VolumeAttachment.volume_id) == volume_id)
+    await session.exec(attachments)
     await session.exec(delete(Volume).where(col(Volume.id) == volume_id))
     return True
 
