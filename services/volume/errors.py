@@ -7,6 +7,8 @@ VolumeManagerError
 │   ├── SnapshotNotFound      the snapshot's row is gone
 │   └── SnapshotStateChanged  the snapshot's row is not in the state this work expects
 ├── WrongBackend              the request names a host this process does not serve
+├── InvalidConnector          a host's connector the manager or its driver refuses
+├── ConnectionFailed          the backend could not give (or end) a host's connection
 ├── DriverError               the backend failed (reschedulable)
 │   └── DriverNotInitialized
 └── UnsupportedDriver         the configured driver kind is not available yet
@@ -17,8 +19,10 @@ from __future__ import annotations
 from cindermesh.errors import CindermeshError
 
 __all__ = [
+    "ConnectionFailed",
     "DriverError",
     "DriverNotInitialized",
+    "InvalidConnector",
     "NotReschedulable",
     "SnapshotNotFound",
     "SnapshotStateChanged",
@@ -67,6 +71,18 @@ class SnapshotStateChanged(NotReschedulable):
 
 class WrongBackend(VolumeManagerError):
     pass
+
+
+class InvalidConnector(VolumeManagerError):
+    """Cinder's ``InvalidConnectorException``, answered as its ``InvalidInput``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Invalid input received: {reason}")
+
+
+class ConnectionFailed(VolumeManagerError):
+    """Cinder's ``VolumeBackendAPIException`` of the connection operations; the message is
+    Cinder's (``Driver initialize connection failed (error: ...).``)."""
 
 
 class DriverError(VolumeManagerError):

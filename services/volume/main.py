@@ -16,6 +16,7 @@ from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.volume.v1 import volume_manager_pb2_grpc
 from services.volume.action_services import ActionServices
+from services.volume.connections import Connections
 from services.volume.create_flow import FlowServices
 from services.volume.domain import backend_host
 from services.volume.drivers import BlockStorageDriver, create_driver
@@ -79,6 +80,7 @@ async def serve(settings: Settings, backend_name: str) -> None:
             ),
             actions=ActionServices(db=db, driver=driver, worker=worker),
             snapshots=SnapshotServices(db=db, driver=driver, worker=worker, quotas=settings.quotas),
+            connections=Connections(db, driver, host),
         )
 
         def register(server: grpc.aio.Server) -> None:

@@ -12,7 +12,8 @@ most one piece of work per volume runs at a time: a delete accepted while the cr
 same volume still runs waits for it.
 
 The snapshots of the volumes placed here are this manager's too (``snapshot_work``): their
-work runs among the volumes', a cascading volume delete removes them before the volume.
+work runs among the volumes', a cascading volume delete removes them before the volume. So are
+the connections of hosts to its volumes (``connections``): answered at once, holding nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cindermesh.db.models import Volume, VolumeStatus
 from cindermesh.telemetry.request_id import new_request_id, request_id_var
 from services.volume import recovery, store
 from services.volume.action_services import ActionServices
+from services.volume.connections import Connections
 from services.volume.create_flow import FlowServices, run_create
 from services.volume.delete import run_delete
 from services.volume.domain import CreateRequest, backend_of
@@ -72,6 +74,7 @@ class Manager:
         timing: ManagerTiming = ManagerTiming(),
         actions: ActionServices | None = None,
         snapshots: SnapshotServices | None = None,
+        connections: Connections | None = None,
     ) -> None:
         self._s = services
         #: The extend and revert flows' services (None: this manager serves neither).
@@ -89,6 +92,8 @@ class Manager:
             if snapshots is not None
             else None
         )
+        #: The connection operations (None: this manager serves no connections).
+        self.connections = connections
         self._maintenance: asyncio.Task[None] | None = None
 
     @property

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf import struct_pb2
+from google.protobuf.json_format import MessageToDict, ParseDict
 
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from cindermesh_pb.volume.v1 import volume_manager_pb2, volume_manager_pb2_grpc
 from services.volume.domain import CreateRequest, RetryState, VolumeTypeRef
 from services.volume.errors import (
+    ConnectionFailed,
+    InvalidConnector,
     SnapshotNotFound,
     SnapshotStateChanged,
     VolumeManagerError,
@@ -28,6 +32,8 @@ _STATUS: tuple[tuple[type[VolumeManagerError], grpc.StatusCode], ...] = (
     (SnapshotStateChanged, grpc.StatusCode.FAILED_PRECONDITION),
     (VolumeStateChanged, grpc.StatusCode.FAILED_PRECONDITION),
     (WrongBackend, grpc.StatusCode.FAILED_PRECONDITION),
+    (InvalidConnector, grpc.StatusCode.INVALID_ARGUMENT),
+    (ConnectionFailed, grpc.StatusCode.INTERNAL),
     (VolumeManagerError, grpc.StatusCode.INTERNAL),
 )
 
@@ -40,6 +46,17 @@ def _status_of(error: VolumeManagerError) -> grpc.StatusCode:
 
 class InvalidRequest(ValueError):
     pass
+
+
+def _dict_of(value: struct_pb2.Struct) -> dict[str, object]:
+    """A Struct as a dict (its numbers are floats: JSON's, as the Struct keeps them)."""
+    found: dict[str, object] = MessageToDict(value)
+    return found
+
+
+def _struct_of(value: dict[str, object]) -> struct_pb2.Struct:
+    """A JSON object as a Struct (its ints become floats; the client makes them ints again)."""
+    return ParseDict(value, struct_pb2.Struct())
 
 
 def create_request_from_proto(
@@ -154,3 +171,37 @@ class VolumeManagerServicer(volume_manager_pb2_grpc.VolumeManagerServicer):
         except VolumeManagerError as error:
             await context.abort(_status_of(error), error.message)
         return volume_manager_pb2.ManagerRevertVolumeResponse()
+
+    async def InitializeConnection(
+        self, request: volume_manager_pb2.ManagerInitializeConnectionRequest, context: Context
+    ) -> volume_manager_pb2.ManagerInitializeConnectionResponse:
+        connections = self._manager.connections
+        if connections is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "InitializeConnection")
+        if not request.volume_id or not request.HasField("connector"):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "volume_id and connector are required"
+            )
+        try:
+            info = await connections.initialize(request.volume_id, _dict_of(request.connector))
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.ManagerInitializeConnectionResponse(
+            connection_info=_struct_of(info)
+        )
+
+    async def TerminateConnection(
+        self, request: volume_manager_pb2.ManagerTerminateConnectionRequest, context: Context
+    ) -> volume_manager_pb2.ManagerTerminateConnectionResponse:
+        """An absent connector is a connection never made (``force`` still calls the driver)."""
+        connections = self._manager.connections
+        if connections is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "TerminateConnection")
+        if not request.volume_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "volume_id is required")
+        connector = _dict_of(request.connector) if request.HasField("connector") else None
+        try:
+            await connections.terminate(request.volume_id, connector, request.force)
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.ManagerTerminateConnectionResponse()
