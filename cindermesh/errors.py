@@ -16,12 +16,14 @@ fault key are attached at the api's edge (``services/api/edge/errors.py``), in o
     ├── QuotaExceeded         over a project quota (413)
     ├── VersionNotSupported   microversion out of range (406)
     ├── NoValidBackend        the scheduler found no backend (internal)
-    └── BackendUnavailable    a service could not be reached (503)
+    ├── BackendUnavailable    a service could not be reached (503)
+    └── BackendFailed         a backend answered with a failure (500)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BackendFailed",
     "BackendUnavailable",
     "CindermeshError",
     "Conflict",
@@ -100,3 +102,13 @@ class NoValidBackend(CindermeshError):
 
 class BackendUnavailable(CindermeshError):
     pass
+
+
+class BackendFailed(CindermeshError):
+    """A volume manager (its driver) failed the call: Cinder's ``VolumeBackendAPIException``.
+    ``message`` is the REST answer's (500, not in the edge's table); ``reason`` the
+    manager's own message, for the callers that show it (Cinder's attachment update does)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
-import grpc
+from collections.abc import Mapping
 
-from cindermesh.errors import BackendUnavailable
+import grpc
+from google.protobuf import struct_pb2
+from google.protobuf.json_format import ParseDict
+
+from cindermesh.errors import (
+    BackendFailed,
+    BackendUnavailable,
+    CindermeshError,
+    InvalidInput,
+    NotFound,
+)
 from cindermesh.grpc_server import insecure_channel
 from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from cindermesh_pb.volume.v1 import volume_manager_pb2, volume_manager_pb2_grpc
+from services.api.schema import JsonValue, object_to_python
 
 __all__ = ["SchedulerClient", "VolumeManagerClients"]
 
 UNAVAILABLE_MESSAGE = "The server is currently unavailable. Please try again at a later time."
 _TIMEOUT = 5.0
+#: Seconds a connection call may take: RBD's asks the cluster for its monitors, which takes a
+#: few seconds on a busy cluster.
+_CONNECTION_TIMEOUT = 30.0
+#: Cinder's REST answers (500) when the backend fails the connection calls.
+INITIALIZE_FAILED_MESSAGE = "Unable to fetch connection information from backend."
+TERMINATE_FAILED_MESSAGE = "Unable to terminate volume connection from backend."
+_UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def _connection_error(error: grpc.aio.AioRpcError, failed_message: str) -> CindermeshError:
+    """A connection call's failure: the manager unreachable (503), the connector refused
+    (400), the volume unknown (404), else the backend failed (500, ``failed_message``; the
+    manager's message is the ``reason``)."""
+    code, details = error.code(), error.details() or ""
+    if code in _UNREACHABLE:
+        return BackendUnavailable(UNAVAILABLE_MESSAGE)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidInput(details)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(details)
+    return BackendFailed(failed_message, details)
+
+
+def _struct_of(value: Mapping[str, JsonValue]) -> struct_pb2.Struct:
+    return ParseDict(dict(value), struct_pb2.Struct())
 
 
 class SchedulerClient:
@@ -111,6 +147,39 @@ class VolumeManagerClients:
             )
         except grpc.aio.AioRpcError as error:
             raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
+
+    async def initialize_connection(
+        self, address: str, volume_id: str, connector: Mapping[str, JsonValue]
+    ) -> dict[str, JsonValue]:
+        """Cinder's connection info (``driver_volume_type``, ``data``) of the volume for the
+        host of ``connector``, with Cinder's JSON types (whole numbers are ints). Raises
+        BackendUnavailable, InvalidInput (the connector), NotFound, or BackendFailed."""
+        request = volume_manager_pb2.ManagerInitializeConnectionRequest(
+            volume_id=volume_id, connector=_struct_of(connector)
+        )
+        try:
+            response = await self._stub(address).InitializeConnection(
+                request, timeout=_CONNECTION_TIMEOUT
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _connection_error(error, INITIALIZE_FAILED_MESSAGE) from error
+        return object_to_python(response.connection_info)
+
+    async def terminate_connection(
+        self, address: str, volume_id: str, connector: Mapping[str, JsonValue] | None, force: bool
+    ) -> None:
+        """The host of ``connector`` no longer uses the volume; None: a connection never made
+        (the backend is then left alone unless ``force``). Raises as
+        ``initialize_connection``."""
+        request = volume_manager_pb2.ManagerTerminateConnectionRequest(
+            volume_id=volume_id, force=force
+        )
+        if connector is not None:
+            request.connector.CopyFrom(_struct_of(connector))
+        try:
+            await self._stub(address).TerminateConnection(request, timeout=_CONNECTION_TIMEOUT)
+        except grpc.aio.AioRpcError as error:
+            raise _connection_error(error, TERMINATE_FAILED_MESSAGE) from error
 
     async def close(self) -> None:
         for channel in self._channels:
