@@ -249,9 +249,7 @@ class VolumeAttachment(SQLModel, table=True):
     __tablename__ = "volume_attachment"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    volume_id: str = Field(
-        foreign_key="volumes.id", index=True, max_length=36, ondelete="CASCADE"
-    )
+    volume_id: str = Field(foreign_key="volumes.id", index=True, max_length=36, ondelete="CASCADE")
     #: The volume's project (Cinder lists a project's attachments through the volume).
     project_id: str = Field(index=True, max_length=255)
     #: The server (Nova instance) it is for; None for an attachment to a host only.

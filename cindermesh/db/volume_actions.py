@@ -36,18 +36,14 @@ from cindermesh.telemetry.request_id import current_request_id
 __all__ = [
     "AVAILABLE_MIGRATION_STATUSES",
     "admin_metadata",
-    "begin_detaching",
     "change_type",
-    "detach",
     "end_extend",
     "end_revert",
     "latest_snapshot",
-    "reservable_statuses",
-    "reserve",
+    "not_migrating",
     "reset_status",
     "restoring_snapshot",
     "retypable",
-    "roll_detaching",
     "set_admin_metadata",
     "set_bootable",
     "set_multiattach",
@@ -55,14 +51,14 @@ __all__ = [
     "start_revert",
     "status_is",
     "touch",
-    "unreserve",
 ]
 
 #: Cinder's ``AVAILABLE_MIGRATION_STATUS``: the volume is not being migrated.
 AVAILABLE_MIGRATION_STATUSES: tuple[str | None, ...] = (None, "deleting", "error", "success")
 
 
-def _not_migrating() -> ColumnElement[bool]:
+def not_migrating() -> ColumnElement[bool]:
+    """The volume is not being migrated (its ``migration_status`` is one of those)."""
     column = col(Volume.migration_status)
     named = [s for s in AVAILABLE_MIGRATION_STATUSES if s is not None]
     return column.is_(None) | column.in_(named)
@@ -246,7 +242,7 @@ async def change_type(
     old_type_id = volume.volume_type_id  # before the UPDATE, which the session applies to it
     expected = [
         col(Volume.status).in_(_RETYPABLE),
-        _not_migrating(),
+        not_migrating(),
         col(Volume.group_id).is_(None),
         col(Volume.volume_type_id) == old_type_id,
         col(Volume.volume_type_id) != new_type.id,
@@ -327,65 +323,3 @@ async def latest_snapshot(session: AsyncSession, volume_id: str) -> Snapshot | N
     """The volume's newest snapshot (Cinder's ``get_latest_snapshot``)."""
     query = select(Snapshot).where(Snapshot.volume_id == volume_id)
     return (await session.exec(query.order_by(col(Snapshot.created_at).desc()))).first()
-
-
-# Attach state machine (Cinder's reserve / unreserve / begin_detaching / roll_detaching)
-
-
-async def reserve(session: AsyncSession, volume: Volume) -> bool:
-    """``available`` (also ``in-use`` for a multiattach volume) -> ``attaching``."""
-    statuses = reservable_statuses(volume.multiattach)
-    expected = [
-        col(Volume.status).in_(statuses),
-        col(Volume.multiattach).is_(volume.multiattach),
-    ]
-    return await _write(session, volume.id, expected, status=VolumeStatus.ATTACHING)
-
-
-def reservable_statuses(multiattach: bool) -> tuple[str, ...]:
-    """The statuses ``reserve`` takes a volume from."""
-    if multiattach:
-        return (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE)
-    return (VolumeStatus.AVAILABLE,)
-
-
-async def unreserve(session: AsyncSession, volume_id: str) -> bool:
-    """``attaching`` -> ``available`` (a volume with attachments would go back to
-    ``in-use``; cindermesh has none yet)."""
-    expected = [col(Volume.status) == VolumeStatus.ATTACHING]
-    return await _write(session, volume_id, expected, status=VolumeStatus.AVAILABLE)
-
-
-async def begin_detaching(session: AsyncSession, volume_id: str) -> bool:
-    """``in-use``, ``attached`` and not migrating -> ``detaching``."""
-    expected = [
-        col(Volume.status) == VolumeStatus.IN_USE,
-        col(Volume.attach_status) == "attached",
-        _not_migrating(),
-    ]
-    return await _write(session, volume_id, expected, status=VolumeStatus.DETACHING)
-
-
-#: Statuses a detach leaves alone: a manager's work in progress.
-_BUSY = (
-    VolumeStatus.MAINTENANCE,
-    VolumeStatus.CREATING,
-    VolumeStatus.DELETING,
-    VolumeStatus.EXTENDING,
-    VolumeStatus.REVERTING,
-    VolumeStatus.RETYPING,
-)
-
-
-async def detach(session: AsyncSession, volume_id: str) -> bool:
-    """A volume without attachments -> ``available`` and ``detached`` (Cinder's manager's
-    detach when the volume has none), unless a manager works on it."""
-    expected = [col(Volume.status).not_in(_BUSY)]
-    values = {"status": VolumeStatus.AVAILABLE, "attach_status": "detached"}
-    return await _write(session, volume_id, expected, **values)
-
-
-async def roll_detaching(session: AsyncSession, volume_id: str) -> bool:
-    """``detaching`` -> ``in-use``."""
-    expected = [col(Volume.status) == VolumeStatus.DETACHING]
-    return await _write(session, volume_id, expected, status=VolumeStatus.IN_USE)

@@ -14,6 +14,8 @@ from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.api.v1 import (
     action_service_pb2,
     action_service_pb2_grpc,
+    attachment_service_pb2,
+    attachment_service_pb2_grpc,
     group_service_pb2,
     group_service_pb2_grpc,
     info_service_pb2,
@@ -37,6 +39,8 @@ from cindermesh_pb.api.v1 import (
     volume_service_pb2,
     volume_service_pb2_grpc,
 )
+from services.api.attachments.operations import AttachmentOperations
+from services.api.attachments.servicer import AttachmentServicer
 from services.api.clients import SchedulerClient, VolumeManagerClients
 from services.api.edge.auth import Authenticator, NoAuth
 from services.api.edge.keystone import KeystoneAuth
@@ -103,6 +107,7 @@ async def serve(settings: Settings) -> None:
         VolumeActions(db, settings.quotas, managers, scheduler, volume_operations),
     )
     transfers = TransferServicer(edge, TransferOperations(db, settings.quotas))
+    attachments = AttachmentServicer(edge, AttachmentOperations(db, managers))
 
     snapshot_operations = SnapshotOperations(db, settings.quotas, managers)
     snapshots = SnapshotServicer(edge, snapshot_operations, SnapshotMetadataOperations(db))
@@ -138,6 +143,7 @@ async def serve(settings: Settings) -> None:
         volume_action_service_pb2_grpc.add_VolumeActionServiceServicer_to_server(
             volume_actions, server
         )
+        attachment_service_pb2_grpc.add_AttachmentServiceServicer_to_server(attachments, server)
 
     service_names = [
         version_service_pb2.DESCRIPTOR.services_by_name["VersionService"].full_name,
@@ -154,6 +160,7 @@ async def serve(settings: Settings) -> None:
         group_service_pb2.DESCRIPTOR.services_by_name["GroupSnapshotService"].full_name,
         action_service_pb2.DESCRIPTOR.services_by_name["ActionService"].full_name,
         volume_action_service_pb2.DESCRIPTOR.services_by_name["VolumeActionService"].full_name,
+        attachment_service_pb2.DESCRIPTOR.services_by_name["AttachmentService"].full_name,
     ]
     server = create_server(
         register,

@@ -51,6 +51,7 @@ __all__ = [
     "check_string_length",
     "check_string_map",
     "check_type",
+    "check_uuid",
     "invalid_field",
     "invalid_input",
     "is_true",
@@ -242,6 +243,15 @@ def check_pattern(name: str, value: JsonValue, pattern: str) -> None:
     """``pattern`` (strings only)."""
     if isinstance(value, str) and not matches(pattern, value):
         raise invalid_field(name, value, f"{value!r} does not match {pattern!r}")
+
+
+def check_uuid(name: str, value: JsonValue) -> str:
+    """``parameter_types.uuid``: a string in a UUID's form (``format: uuid``)."""
+    check_type(name, value, ("string",))
+    assert isinstance(value, str)
+    if UUID_LIKE.match(value) is None:
+        raise invalid_field(name, value, f"{value!r} is not a 'uuid'")
+    return value
 
 
 def check_string(

@@ -23,7 +23,6 @@ from cindermesh.db.engine import Database
 from cindermesh.db.models import (
     GroupSnapshot,
     GroupSnapshotStatus,
-    Service,
     Snapshot,
     SnapshotStatus,
     Volume,
@@ -48,6 +47,7 @@ from services.api.volumes.listing import (
     parse_limit,
     parse_sort,
 )
+from services.api.volumes.lookups import manager_address
 
 __all__ = [
     "GROUP_SNAPSHOTS",
@@ -126,14 +126,6 @@ async def shown_statuses(session: AsyncSession, rows: Sequence[GroupSnapshot]) -
     return {row.id: shown_status(row, statuses[row.id]) for row in rows}
 
 
-async def _manager_address(session: AsyncSession, volume: Volume) -> str | None:
-    if volume.host is None:
-        return None
-    backend = volume.host.partition("#")[0]
-    service = (await session.exec(select(Service).where(Service.host == backend))).first()
-    return service.address if service is not None else None
-
-
 class GroupSnapshotOperations:
     def __init__(
         self,
@@ -179,7 +171,7 @@ class GroupSnapshotOperations:
                     group_snapshot_id=group_snapshot.id,
                 )
                 row = await snapshots.create(session, volume, new, self._quotas, limits)
-                handed.append((await _manager_address(session, volume), row.id))
+                handed.append((await manager_address(session, volume.host), row.id))
         for address, snapshot_id in handed:
             await self._hand_over(address, snapshot_id)
         return group_snapshot

@@ -368,6 +368,42 @@ _VOLUME_ACTIONS = (
         PROJECT_MEMBER,
         "POST /volumes/{id}/action (os-detach)",
     ),
+    RuleDefault(
+        "volume_extension:volume_actions:attach",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-attach)",
+    ),
+    RuleDefault(
+        "volume_extension:volume_actions:initialize_connection",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-initialize_connection)",
+    ),
+    RuleDefault(
+        "volume_extension:volume_actions:terminate_connection",
+        PROJECT_MEMBER,
+        "POST /volumes/{id}/action (os-terminate_connection)",
+    ),
+    RuleDefault(
+        "volume_extension:volume_admin_actions:force_detach",
+        ADMIN_API,
+        "POST /volumes/{id}/action (os-force_detach)",
+    ),
+)
+
+_ATTACHMENTS = (
+    RuleDefault("volume:attachment_create", PROJECT_MEMBER, "POST /attachments"),
+    RuleDefault("volume:attachment_update", PROJECT_MEMBER, "PUT /attachments/{id}"),
+    RuleDefault("volume:attachment_delete", PROJECT_MEMBER, "DELETE /attachments/{id}"),
+    RuleDefault(
+        "volume:attachment_complete",
+        PROJECT_MEMBER,
+        "POST /attachments/{id}/action (os-complete)",
+    ),
+    RuleDefault(
+        "volume:multiattach_bootable_volume",
+        PROJECT_MEMBER,
+        "POST /attachments (a bootable multiattach volume already in use)",
+    ),
 )
 
 DEFAULT_RULES: dict[str, RuleDefault] = {
@@ -381,6 +417,7 @@ DEFAULT_RULES: dict[str, RuleDefault] = {
         *_ADMIN_INFO,
         *_MESSAGES,
         *_VOLUME_ACTIONS,
+        *_ATTACHMENTS,
         *_SNAPSHOTS,
         *_TRANSFERS,
         *_GROUPS,

@@ -17,7 +17,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db import quota, snapshots, volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.models import (
-    Service,
     Snapshot,
     SnapshotMetadata,
     SnapshotStatus,
@@ -39,7 +38,7 @@ from services.api.snapshots.body import SnapshotChange, SnapshotCreateInput, Sta
 from services.api.snapshots.listing import SNAPSHOTS
 from services.api.snapshots.views import SnapshotRecord
 from services.api.volumes.listing import ListPage, ListQuery, list_page
-from services.api.volumes.lookups import find_volume
+from services.api.volumes.lookups import find_volume, manager_address
 
 __all__ = ["SnapshotOperations", "check_volume", "find_snapshot", "snapshot_records"]
 
@@ -109,11 +108,7 @@ def check_volume(volume: Volume, allow_in_use: bool) -> None:
 async def _manager_address(session: AsyncSession, volume_id: str) -> str | None:
     """The address of the manager of the volume's backend, if it is registered."""
     volume = await session.get(Volume, volume_id)
-    if volume is None or volume.host is None:
-        return None
-    backend = volume.host.partition("#")[0]
-    service = (await session.exec(select(Service).where(Service.host == backend))).first()
-    return service.address if service is not None else None
+    return await manager_address(session, volume.host if volume is not None else None)
 
 
 class SnapshotOperations:

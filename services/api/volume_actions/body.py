@@ -25,6 +25,7 @@ from services.api.schema import (
     check_boolean,
     check_no_additional,
     check_type,
+    check_uuid,
     invalid_field,
     not_valid_under_any,
     require_object,
@@ -35,15 +36,22 @@ from services.api.schema import (
 __all__ = [
     "MIGRATION_POLICIES",
     "VOLUME_STATUSES",
+    "AttachRequest",
+    "ForceDetachRequest",
     "StatusReset",
     "check_volume_size",
+    "parse_attach",
     "parse_bootable",
     "parse_detach",
     "parse_extend",
+    "parse_force_detach",
+    "parse_initialize_connection",
     "parse_readonly",
     "parse_reset_status",
     "parse_retype",
     "parse_revert",
+    "parse_terminate_connection",
+    "sanitize_hostname",
 ]
 
 #: Cinder's ``DB_MAX_INT``: the largest size a schema accepts.
@@ -219,3 +227,115 @@ def parse_revert(value: struct_pb2.Value) -> str | None:
     if "snapshot_id" in body:
         check_type("snapshot_id", snapshot_id, ("string", "null"))
     return snapshot_id if isinstance(snapshot_id, str) else None
+
+
+@dataclass(frozen=True)
+class AttachRequest:
+    """``os-attach``: the server (or host) and mountpoint; ``mode`` ``rw`` by default."""
+
+    instance_uuid: str | None
+    host_name: str | None
+    mountpoint: str
+    mode: str
+
+
+def _bounded_string(name: str, value: JsonValue, min_length: int = 0) -> str:
+    check_type(name, value, ("string",))
+    assert isinstance(value, str)
+    if len(value) < min_length:
+        raise invalid_field(name, value, f"{value!r} should be non-empty")
+    if len(value) > 255:
+        raise invalid_field(name, value, f"{value!r} is too long")
+    return value
+
+
+def sanitize_hostname(hostname: str) -> str:
+    """Cinder's ``sanitize_hostname`` (RFC 952/1123): what ``os-attach`` records as the
+    attachment's host."""
+    text = hostname.encode("latin-1", "ignore").decode("latin-1")
+    text = re.sub(r"[ _]", "-", text)
+    text = re.sub(r"[^\w.-]+", "", text)
+    return text.lower().strip(".-")
+
+
+@bounded_messages
+def parse_attach(value: struct_pb2.Value) -> AttachRequest:
+    """Cinder's ``attach`` schema: ``mountpoint`` required, and ``instance_uuid`` (a UUID) or
+    ``host_name`` (kept sanitized, as Cinder's manager records it); ``mode`` ``rw`` or
+    ``ro``."""
+    body = _action_object("os-attach", value)
+    instance_uuid = body.get("instance_uuid")
+    if "instance_uuid" in body:
+        check_uuid("instance_uuid", instance_uuid)
+    mountpoint = body.get("mountpoint")
+    if "mountpoint" in body:
+        _bounded_string("mountpoint", mountpoint, min_length=1)
+    host_name = body.get("host_name")
+    if "host_name" in body:
+        _bounded_string("host_name", host_name)
+    mode = body.get("mode", "rw")
+    if "mode" in body and mode not in ("rw", "ro"):
+        raise invalid_field("mode", mode, f"{mode!r} is not one of ['rw', 'ro']")
+    _require("os-attach", body, "mountpoint")
+    if "instance_uuid" not in body and "host_name" not in body:
+        raise invalid_field("os-attach", body, not_valid_under_any(body))
+    check_no_additional("os-attach", body, ("instance_uuid", "mountpoint", "host_name", "mode"))
+    assert isinstance(mountpoint, str) and isinstance(mode, str)
+    return AttachRequest(
+        instance_uuid=instance_uuid if isinstance(instance_uuid, str) else None,
+        host_name=sanitize_hostname(host_name) if isinstance(host_name, str) else None,
+        mountpoint=mountpoint,
+        mode=mode,
+    )
+
+
+def _connector(value: JsonValue) -> dict[str, JsonValue] | None:
+    """A connector given as an object (Cinder's schemas also let a string through, which its
+    manager then fails on: refused here)."""
+    if isinstance(value, str):
+        raise InvalidInput("Invalid input received: The connector must be an object.")
+    return value if isinstance(value, dict) else None
+
+
+@bounded_messages
+def parse_initialize_connection(value: struct_pb2.Value) -> dict[str, JsonValue]:
+    """``{"os-initialize_connection": {"connector": {...}}}``: the connector."""
+    body = _action_object("os-initialize_connection", value)
+    if "connector" in body:
+        check_type("connector", body["connector"], ("object", "string"))
+    connector = _require("os-initialize_connection", body, "connector")
+    check_no_additional("os-initialize_connection", body, ("connector",))
+    return _connector(connector) or {}
+
+
+@bounded_messages
+def parse_terminate_connection(value: struct_pb2.Value) -> dict[str, JsonValue] | None:
+    """``{"os-terminate_connection": {"connector": {...} or null}}``: the connector."""
+    body = _action_object("os-terminate_connection", value)
+    if "connector" in body:
+        check_type("connector", body["connector"], ("string", "object", "null"))
+    connector = _require("os-terminate_connection", body, "connector")
+    check_no_additional("os-terminate_connection", body, ("connector",))
+    return _connector(connector)
+
+
+@dataclass(frozen=True)
+class ForceDetachRequest:
+    connector: dict[str, JsonValue] | None
+    attachment_id: str | None
+
+
+@bounded_messages
+def parse_force_detach(value: struct_pb2.Value) -> ForceDetachRequest:
+    """``{"os-force_detach": {"connector": ..., "attachment_id": ...}}``, both optional."""
+    body = _action_object("os-force_detach", value)
+    if "connector" in body:
+        check_type("connector", body["connector"], ("string", "object", "null"))
+    attachment_id = body.get("attachment_id")
+    if "attachment_id" in body:
+        check_type("attachment_id", attachment_id, ("string", "null"))
+    check_no_additional("os-force_detach", body, ("connector", "attachment_id"))
+    return ForceDetachRequest(
+        connector=_connector(body.get("connector")),
+        attachment_id=attachment_id if isinstance(attachment_id, str) else None,
+    )

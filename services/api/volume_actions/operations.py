@@ -15,10 +15,11 @@ import logging
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import quota, volume_actions, volumes
+from cindermesh.db import attachments, quota, volume_actions, volumes
 from cindermesh.db.engine import Database
-from cindermesh.db.models import Service, Volume, VolumeStatus, VolumeType
+from cindermesh.db.models import AttachStatus, Volume, VolumeStatus, VolumeType
 from cindermesh.errors import (
+    BackendFailed,
     BackendUnavailable,
     Conflict,
     InvalidInput,
@@ -27,13 +28,19 @@ from cindermesh.errors import (
     QuotaExceeded,
 )
 from cindermesh.settings import QuotaSettings
-from services.api.clients import SchedulerClient, VolumeManagerClients
+from services.api.attachments.operations import terminate
+from services.api.clients import INITIALIZE_FAILED_MESSAGE, SchedulerClient, VolumeManagerClients
 from services.api.edge.request_context import RequestContext
 from services.api.policy import authorize
-from services.api.schema import invalid_input
-from services.api.volume_actions.body import StatusReset
+from services.api.schema import JsonValue, invalid_input
+from services.api.volume_actions.body import AttachRequest, ForceDetachRequest, StatusReset
 from services.api.volume_actions.retype import encryption_of, pool_capabilities, satisfies
-from services.api.volumes.lookups import find_volume, find_volume_type, type_extra_specs
+from services.api.volumes.lookups import (
+    find_volume,
+    find_volume_type,
+    manager_address,
+    type_extra_specs,
+)
 from services.api.volumes.operations import VolumeOperations
 
 __all__ = ["RULES", "VolumeActions"]
@@ -58,6 +65,10 @@ class RULES:
     BEGIN_DETACHING = "volume_extension:volume_actions:begin_detaching"
     ROLL_DETACHING = "volume_extension:volume_actions:roll_detaching"
     DETACH = "volume_extension:volume_actions:detach"
+    ATTACH = "volume_extension:volume_actions:attach"
+    INITIALIZE = "volume_extension:volume_actions:initialize_connection"
+    TERMINATE = "volume_extension:volume_actions:terminate_connection"
+    FORCE_DETACH = "volume_extension:volume_admin_actions:force_detach"
 
 
 #: Cinder's ``os-reset_status`` refuses these (its tuple lacks a comma: only ``deleting``).
@@ -68,6 +79,9 @@ _RETYPE_REFUSED = (
     "the volume, and for in-use volumes front-end qos specs cannot change."
 )
 _QUOTA_PREFIX = "VolumeSizeExceedsAvailableQuota: "
+_SEVERAL_ATTACHMENTS = (
+    "Detach volume failed: More than one attachment, but no attachment_id provided."
+)
 
 
 def _target(volume: Volume) -> dict[str, object]:
@@ -95,14 +109,6 @@ def _check_size_limits(type_name: str, specs: dict[str, str], size: int) -> None
             f"Specified volume size of '{size}' is greater than the maximum allowable size of "
             f"'{maximum}' for volume type '{type_name}'."
         )
-
-
-async def _manager_address(session: AsyncSession, host: str | None) -> str | None:
-    if host is None:
-        return None
-    backend = host.partition("#")[0]
-    service = (await session.exec(select(Service).where(Service.host == backend))).first()
-    return service.address if service is not None else None
 
 
 def _check_retype(
@@ -173,7 +179,7 @@ class VolumeActions:
             )
             if not await volume_actions.start_extend(session, volume, new_size, reservations):
                 raise InvalidVolume(f"Volume {volume.id} changed while being extended.")
-            address = await _manager_address(session, volume.host)
+            address = await manager_address(session, volume.host)
         log.info("Extend volume request issued successfully. volume=%s", volume_id)
         if address is None:
             log.warning("volume %s: no manager registered for %s", volume_id, volume.host)
@@ -205,13 +211,16 @@ class VolumeActions:
     # Admin actions
 
     async def reset_status(self, ctx: RequestContext, volume_id: str, reset: StatusReset) -> None:
-        """Cinder's ``os-reset_status``: an admin sets the statuses as given."""
+        """Cinder's ``os-reset_status``: an admin sets the statuses as given (``in-use`` only
+        for a volume with attachments); ``attach_status`` ``detached`` also removes every
+        attachment, the statuses then following them."""
         async with self._db.session() as session:
             found = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.RESET_STATUS, _target(found))
             if reset.status in _NOT_RESETTABLE:
                 raise InvalidInput(f"Cannot reset-state to {reset.status}")
-            if reset.status == VolumeStatus.IN_USE:
+            held = (await attachments.attachments_of(session, [found.id]))[found.id]
+            if reset.status == VolumeStatus.IN_USE and not held:
                 raise InvalidInput(
                     "Cannot reset-state to in-use because volume does not have any attachments."
                 )
@@ -220,6 +229,8 @@ class VolumeActions:
                 session, volume, reset.values()
             ):
                 raise NotFound(f"Volume {volume_id} could not be found.")
+            if reset.attach_status == AttachStatus.DETACHED:
+                await attachments.clear(session, volume.id)
         log.info("Updating volume '%s' with %r", volume_id, reset.values())
 
     async def force_delete(self, ctx: RequestContext, volume_id: str) -> None:
@@ -323,7 +334,7 @@ class VolumeActions:
                     f"Invalid {kind}: Can't revert volume {volume.id} to its latest snapshot "
                     f"{latest.id}. {which}'s status must be 'available'."
                 )
-            address = await _manager_address(session, volume.host)
+            address = await manager_address(session, volume.host)
         log.info("Reverting volume %s to snapshot %s.", volume_id, latest.id)
         if address is None:
             log.warning("volume %s: no manager registered for %s", volume_id, volume.host)
@@ -333,26 +344,27 @@ class VolumeActions:
         except BackendUnavailable:
             log.warning("volume %s: manager %s unreachable; left reverting", volume_id, address)
 
-    # Attach state machine
+    # Attach state machine (the legacy actions; the attachments API: services.api.attachments)
 
     async def reserve(self, ctx: RequestContext, volume_id: str) -> None:
         """``available`` (or ``in-use`` if multiattach) -> ``attaching``."""
         async with self._db.session() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.RESERVE, _target(volume))
-            if not await volume_actions.reserve(session, volume):
-                expected = " or ".join(volume_actions.reservable_statuses(volume.multiattach))
+            if not await attachments.reserve_legacy(session, volume):
+                statuses = attachments.reservable_statuses(volume.multiattach, legacy=True)
                 raise InvalidVolume(
-                    f"Volume status must be {expected} to reserve, but the status is "
-                    f"{volume.status}."
+                    f"Volume status must be {' or '.join(statuses)} to reserve, but the status "
+                    f"is {volume.status}."
                 )
 
     async def unreserve(self, ctx: RequestContext, volume_id: str) -> None:
-        """``attaching`` -> ``available``; a volume not reserved: nothing to do."""
+        """``attaching`` -> ``in-use`` with attachments, else ``available``; a volume not
+        reserved: nothing to do."""
         async with self._db.session() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.UNRESERVE, _target(volume))
-            if not await volume_actions.unreserve(session, volume.id):
+            if not await attachments.unreserve(session, volume.id):
                 log.debug("volume %s: unreserve of a volume not reserved", volume_id)
 
     async def begin_detaching(self, ctx: RequestContext, volume_id: str) -> None:
@@ -360,7 +372,7 @@ class VolumeActions:
         async with self._db.session() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.BEGIN_DETACHING, _target(volume))
-            if not await volume_actions.begin_detaching(session, volume.id) and (
+            if not await attachments.begin_detaching(session, volume.id) and (
                 volume.migration_status in volume_actions.AVAILABLE_MIGRATION_STATUSES
             ):
                 raise InvalidVolume(
@@ -368,21 +380,151 @@ class VolumeActions:
                     "attach_status must be 'attached' to detach."
                 )
 
-    async def detach(self, ctx: RequestContext, volume_id: str, attachment_id: str | None) -> None:
-        """Cinder's ``detach`` of a volume without attachments: ``available``, ``detached``;
-        refused in maintenance."""
-        async with self._db.session() as session:
-            volume = await find_volume(session, ctx, volume_id)
-            authorize(ctx, RULES.DETACH, _target(volume))
-            if volume.status == VolumeStatus.MAINTENANCE:
-                raise InvalidVolume("The volume cannot be detached in maintenance mode.")
-            if not await volume_actions.detach(session, volume.id):
-                log.info("volume %s: detach while %s: nothing done", volume_id, volume.status)
-        log.info("Volume detach called, but volume not attached. volume=%s", volume_id)
-
     async def roll_detaching(self, ctx: RequestContext, volume_id: str) -> None:
         """``detaching`` -> ``in-use``; anything else: nothing to do."""
         async with self._db.session() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.ROLL_DETACHING, _target(volume))
-            await volume_actions.roll_detaching(session, volume.id)
+            await attachments.roll_detaching(session, volume.id)
+
+    async def attach(self, ctx: RequestContext, volume_id: str, request: AttachRequest) -> None:
+        """Cinder's ``attach``: not in maintenance; a ``readonly`` volume only ``ro``; then
+        its manager's ``attach_volume`` (rows only: the host already connected)."""
+        async with self._db.session() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.ATTACH, _target(volume))
+            if volume.status == VolumeStatus.MAINTENANCE:
+                raise InvalidVolume("The volume cannot be attached in maintenance mode.")
+            admin = (await volume_actions.admin_metadata(session, [volume.id]))[volume.id]
+            if "readonly" not in admin:
+                await volume_actions.set_admin_metadata(session, volume.id, "readonly", "False")
+            if admin.get("readonly") == "True" and request.mode != "ro":
+                raise InvalidInput(
+                    f"Invalid attaching mode '{request.mode}' for volume {volume.id}."
+                )
+            given = attachments.LegacyAttach(
+                instance_uuid=request.instance_uuid,
+                host_name=request.host_name,
+                mountpoint=request.mountpoint,
+                mode=request.mode,
+            )
+            attached = await attachments.attach(session, volume.id, given)
+            if isinstance(attached, str):
+                raise InvalidInput(
+                    f"Error attaching volume - InvalidVolume: Invalid volume: {attached}"
+                )
+        log.info("Attach volume completed successfully. volume=%s", volume_id)
+
+    async def initialize_connection(
+        self, ctx: RequestContext, volume_id: str, connector: dict[str, JsonValue]
+    ) -> dict[str, JsonValue]:
+        """Cinder's ``initialize_connection``: the manager's connection information, with
+        ``enforce_multipath``; no row changes."""
+        async with self._db.read() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.INITIALIZE, _target(volume))
+            if volume.status == VolumeStatus.MAINTENANCE:
+                raise InvalidVolume(
+                    "The volume connection cannot be initialized in maintenance mode."
+                )
+            address = await manager_address(session, volume.host)
+        if address is None:
+            raise BackendFailed(INITIALIZE_FAILED_MESSAGE, "no manager registered")
+        info = await self._managers.initialize_connection(address, volume.id, connector)
+        data = info.get("data")
+        if isinstance(data, dict):
+            data["enforce_multipath"] = connector.get("enforce_multipath", False)
+        info["enforce_multipath"] = connector.get("enforce_multipath", False)
+        log.info("Initialize volume connection completed successfully. volume=%s", volume_id)
+        return info
+
+    async def terminate_connection(
+        self, ctx: RequestContext, volume_id: str, connector: dict[str, JsonValue] | None
+    ) -> None:
+        """Cinder's ``terminate_connection``: the manager forgets the connection (its
+        failure is the caller's 500), then the volume is unreserved."""
+        async with self._db.read() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.TERMINATE, _target(volume))
+        await self._terminate(volume, connector)
+
+    async def _terminate(self, volume: Volume, connector: dict[str, JsonValue] | None) -> None:
+        async with self._db.read() as session:
+            address = await manager_address(session, volume.host)
+        if address is not None:
+            await self._managers.terminate_connection(address, volume.id, connector, False)
+        async with self._db.session() as session:
+            await attachments.unreserve(session, volume.id)
+        log.info("Terminate volume connection completed successfully. volume=%s", volume.id)
+
+    async def detach(self, ctx: RequestContext, volume_id: str, attachment_id: str | None) -> None:
+        """Cinder's ``detach``: not in maintenance; then its manager's ``detach_volume``."""
+        async with self._db.read() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.DETACH, _target(volume))
+            await _check_attachment_of(session, volume, attachment_id)
+            if volume.status == VolumeStatus.MAINTENANCE:
+                raise InvalidVolume("The volume cannot be detached in maintenance mode.")
+        refused = await self._detach(volume, attachment_id)
+        if refused is not None:
+            raise InvalidInput(f"Error detaching volume - InvalidVolume: Invalid volume: {refused}")
+
+    async def force_detach(
+        self, ctx: RequestContext, volume_id: str, request: ForceDetachRequest
+    ) -> None:
+        """Cinder's ``os-force_detach``: terminate the connection, then detach the attachment
+        given (or the only one), whatever the volume's status but maintenance."""
+        async with self._db.read() as session:
+            volume = await find_volume(session, ctx, volume_id)
+            authorize(ctx, RULES.FORCE_DETACH, _target(volume))
+        await self._terminate(volume, request.connector)
+        async with self._db.read() as session:
+            await _check_attachment_of(session, volume, request.attachment_id)
+        if volume.status == VolumeStatus.MAINTENANCE:
+            raise InvalidVolume("The volume cannot be detached in maintenance mode.")
+        refused = await self._detach(volume, request.attachment_id)
+        if refused is not None:
+            raise InvalidInput(
+                f"Error force detaching volume - InvalidVolume: Invalid volume: {refused}"
+            )
+
+    async def _detach(self, volume: Volume, attachment_id: str | None) -> str | None:
+        """Cinder's manager ``detach_volume``: the attachment named (gone already: the
+        statuses are set again), else the volume's only one (several: refused, the reason
+        returned; none: the volume ``available`` and ``detached``); its connection is
+        terminated, then it goes."""
+        async with self._db.read() as session:
+            held = (await attachments.attachments_of(session, [volume.id]))[volume.id]
+        if attachment_id is None:
+            if len(held) > 1:
+                return (
+                    "Detach volume failed: More than one attachment, but no attachment_id provided."
+                )
+            if not held:
+                async with self._db.session() as session:
+                    await attachments.detach_unattached(session, volume.id)
+                log.info("Volume detach called, but volume not attached. volume=%s", volume.id)
+                return None
+            attachment_id = held[0].id
+        chosen = next((a for a in held if a.id == attachment_id), None)
+        if chosen is not None and (connector := attachments.connector_of(chosen)) is not None:
+            async with self._db.read() as session:
+                address = await manager_address(session, volume.host)
+            await terminate(self._managers, address, volume.id, connector)
+        async with self._db.session() as session:
+            await attachments.remove(session, volume.id, attachment_id)
+        log.info("Detach volume completed successfully. volume=%s", volume.id)
+        return None
+
+
+async def _check_attachment_of(
+    session: AsyncSession, volume: Volume, attachment_id: str | None
+) -> None:
+    """Cinder's ``attachment_deletion_allowed`` check that an attachment named is the
+    volume's. (Its question to Nova, whether the server still uses the attachment, is not
+    asked: cindermesh has no Nova client.)"""
+    if attachment_id is None:
+        return
+    attachment = await attachments.find(session, attachment_id)
+    if attachment is not None and attachment.volume_id != volume.id:
+        raise invalid_input("Mismatched volume and attachment")

@@ -11,13 +11,17 @@ from cindermesh_pb.api.v1 import volume_action_service_pb2_grpc as pb_grpc
 from services.api.edge.request_context import RequestContext
 from services.api.edge.rpc import Edge, rpc
 from services.api.volume_actions.body import (
+    parse_attach,
     parse_bootable,
     parse_detach,
     parse_extend,
+    parse_force_detach,
+    parse_initialize_connection,
     parse_readonly,
     parse_reset_status,
     parse_retype,
     parse_revert,
+    parse_terminate_connection,
 )
 from services.api.volume_actions.operations import RULES, VolumeActions
 
@@ -124,3 +128,37 @@ class VolumeActionServicer(pb_grpc.VolumeActionServiceServicer):
     ) -> pb.RollDetachingVolumeResponse:
         await self._actions.roll_detaching(ctx, request.volume_id)
         return pb.RollDetachingVolumeResponse()
+
+    @rpc(domain_policy=RULES.ATTACH)
+    async def AttachVolume(
+        self, request: pb.AttachVolumeRequest, ctx: RequestContext
+    ) -> pb.AttachVolumeResponse:
+        attach = parse_attach(request.os_attach)
+        await self._actions.attach(ctx, request.volume_id, attach)
+        return pb.AttachVolumeResponse()
+
+    @rpc(domain_policy=RULES.INITIALIZE)
+    async def InitializeVolumeConnection(
+        self, request: pb.InitializeVolumeConnectionRequest, ctx: RequestContext
+    ) -> pb.InitializeVolumeConnectionResponse:
+        connector = parse_initialize_connection(request.os_initialize_connection)
+        info = await self._actions.initialize_connection(ctx, request.volume_id, connector)
+        response = pb.InitializeVolumeConnectionResponse()
+        response.connection_info.update(info)
+        return response
+
+    @rpc(domain_policy=RULES.TERMINATE)
+    async def TerminateVolumeConnection(
+        self, request: pb.TerminateVolumeConnectionRequest, ctx: RequestContext
+    ) -> pb.TerminateVolumeConnectionResponse:
+        connector = parse_terminate_connection(request.os_terminate_connection)
+        await self._actions.terminate_connection(ctx, request.volume_id, connector)
+        return pb.TerminateVolumeConnectionResponse()
+
+    @rpc(domain_policy=RULES.FORCE_DETACH)
+    async def ForceDetachVolume(
+        self, request: pb.ForceDetachVolumeRequest, ctx: RequestContext
+    ) -> pb.ForceDetachVolumeResponse:
+        detach = parse_force_detach(request.os_force_detach)
+        await self._actions.force_detach(ctx, request.volume_id, detach)
+        return pb.ForceDetachVolumeResponse()

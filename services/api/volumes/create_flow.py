@@ -43,7 +43,7 @@ from cindermesh.db.models import (
     VolumeType,
     utcnow,
 )
-from cindermesh.errors import BackendUnavailable, InvalidInput, QuotaExceeded
+from cindermesh.errors import BackendUnavailable, InvalidInput, InvalidVolume, QuotaExceeded
 from cindermesh.flow import Step, run_flow
 from cindermesh.settings import Settings
 from cindermesh.telemetry.request_id import current_request_id
@@ -52,6 +52,8 @@ from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.clients import SchedulerClient
 from services.api.edge.request_context import RequestContext
 from services.api.groups.membership import check_group_accepts, find_group
+from services.api.policy import authorize
+from services.api.volume_actions.retype import encryption_of
 from services.api.volumes.body import VolumeCreateInput, validate_create
 from services.api.volumes.lookups import (
     find_volume_type,
@@ -72,7 +74,10 @@ from services.api.volumes.sources import (
 )
 from services.api.volumes.views import VolumeRecord
 
-__all__ = ["FLOW", "CreateVolumeFlow", "CreateVolumeState"]
+#: Cinder's rule for creating a volume of a multiattach type.
+MULTIATTACH_POLICY = "volume:multiattach"
+
+__all__ = ["FLOW", "MULTIATTACH_POLICY", "CreateVolumeFlow", "CreateVolumeState"]
 
 FLOW = "api.create_volume"
 
@@ -103,6 +108,8 @@ class CreateVolumeState:
     size: int = 0
     volume_type: VolumeType | None = None
     extra_specs: dict[str, str] = field(default_factory=dict)
+    #: Whether the volume may have several attachments (its type's ``multiattach``).
+    multiattach: bool = False
     availability_zone: str = ""
     #: The snapshot or volume it is made from, if any.
     source: CreateSource = field(default_factory=CreateSource)
@@ -195,6 +202,13 @@ class CreateVolumeFlow:
                 await check_group_accepts(session, state.group, volume_type)
             state.extra_specs = await type_extra_specs(session, volume_type.id)
             zones = await known_availability_zones(session, self._settings)
+            encrypted = volume_type.id in await encryption_of(session, (volume_type.id,))
+        # Cinder's multiattach volumes: those of a type whose extra spec says so.
+        state.multiattach = state.extra_specs.get("multiattach") == "<is> True"
+        if state.multiattach and encrypted:
+            raise InvalidVolume("Multiattach cannot be used with encrypted volumes.")
+        if state.multiattach:
+            authorize(state.ctx, MULTIATTACH_POLICY, {"project_id": state.ctx.project_id})
         extract_source(source)
         size = extract_size(request.size, source)
         if size is None:
@@ -261,6 +275,7 @@ class CreateVolumeFlow:
             snapshot_id=state.source.snapshot_id,
             source_volid=state.source.source_volid,
             bootable=state.source.bootable,
+            multiattach=state.multiattach,
             group_id=state.group.id if state.group is not None else None,
         )
         session.add(volume)

@@ -8,7 +8,7 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import volume_actions
+from cindermesh.db import attachments, volume_actions
 from cindermesh.db.models import (
     DEFAULT_VOLUME_TYPE,
     Service,
@@ -31,6 +31,7 @@ __all__ = [
     "find_volume",
     "find_volume_type",
     "known_availability_zones",
+    "manager_address",
     "records_for",
     "type_extra_specs",
 ]
@@ -87,8 +88,8 @@ async def known_availability_zones(session: AsyncSession, settings: Settings) ->
 
 
 async def records_for(session: AsyncSession, volumes: Sequence[Volume]) -> list[VolumeRecord]:
-    """Volumes with their metadata (and the admin metadata Cinder shows in it) and type
-    names, in three queries."""
+    """Volumes with their metadata (and the admin metadata Cinder shows in it), type names
+    and attachments, in four queries."""
     ids = [v.id for v in volumes]
     metadata: dict[str, dict[str, str]] = {i: {} for i in ids}
     for row in await session.exec(
@@ -103,7 +104,23 @@ async def records_for(session: AsyncSession, volumes: Sequence[Volume]) -> list[
         t.id: t.name
         for t in await session.exec(select(VolumeType).where(col(VolumeType.id).in_(type_ids)))
     }
+    attached = await attachments.attachments_of(session, ids)
     return [
-        VolumeRecord(volume=v, metadata=metadata[v.id], type_name=names.get(v.volume_type_id, ""))
+        VolumeRecord(
+            volume=v,
+            metadata=metadata[v.id],
+            type_name=names.get(v.volume_type_id, ""),
+            attachments=attached[v.id],
+        )
         for v in volumes
     ]
+
+
+async def manager_address(session: AsyncSession, host: str | None) -> str | None:
+    """The address of the volume manager of ``host`` (host@backend#pool), if it is
+    registered."""
+    if host is None:
+        return None
+    backend = host.partition("#")[0]
+    service = (await session.exec(select(Service).where(Service.host == backend))).first()
+    return service.address if service is not None else None

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from cindermesh.db.models import Volume
+from cindermesh.db.models import AttachStatus, Volume, VolumeAttachment
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from services.api.edge.request_context import RequestContext
 from services.api.policy import allowed
 from services.api.view_values import NULL, format_time, text_or_null
 
-__all__ = ["VolumeRecord", "volume_links", "volume_summary", "volume_view"]
+__all__ = ["VolumeRecord", "attachments_view", "volume_links", "volume_summary", "volume_view"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class VolumeRecord:
     volume: Volume
     metadata: dict[str, str]
     type_name: str
+    attachments: Sequence[VolumeAttachment] = field(default_factory=tuple)
 
 
 def volume_links(ctx: RequestContext, project_id: str, volume_id: str) -> list[api_pb2.Link]:
@@ -36,6 +38,27 @@ def volume_summary(ctx: RequestContext, volume: Volume) -> api_pb2.VolumeSummary
         name=text_or_null(volume.name),
         links=volume_links(ctx, volume.project_id, volume.id),
     )
+
+
+def attachments_view(
+    ctx: RequestContext, attachments: Sequence[VolumeAttachment]
+) -> list[api_pb2.Attachment]:
+    """Cinder's ``_get_attachments``: the ``attached`` ones; the host for admins and service
+    users only."""
+    sees_host = ctx.caller.is_admin or "service" in ctx.caller.roles
+    return [
+        api_pb2.Attachment(
+            id=a.volume_id,
+            attachment_id=a.id,
+            volume_id=a.volume_id,
+            server_id=text_or_null(a.instance_uuid),
+            host_name=text_or_null(a.attached_host) if sees_host else NULL,
+            device=text_or_null(a.mountpoint),
+            attached_at=text_or_null(format_time(a.attach_time) if a.attach_time else None),
+        )
+        for a in attachments
+        if a.attach_status == AttachStatus.ATTACHED
+    ]
 
 
 def volume_view(ctx: RequestContext, record: VolumeRecord, extended: bool) -> api_pb2.Volume:
@@ -62,6 +85,7 @@ def volume_view(ctx: RequestContext, record: VolumeRecord, extended: bool) -> ap
         replication_status=NULL,
         consistencygroup_id=NULL,
         multiattach=volume.multiattach,
+        attachments=attachments_view(ctx, record.attachments),
     )
     if admin:
         view.migration_status.CopyFrom(text_or_null(volume.migration_status))

@@ -255,6 +255,10 @@ NO_RULE = {
     # Cinder's group types index and show check no rule.
     "GroupTypeServicer.ListGroupTypes",
     "GroupTypeServicer.GetGroupType",
+    # Cinder's attachments show and index check no rule (they read the caller's project's).
+    "AttachmentServicer.GetAttachment",
+    "AttachmentServicer.ListAttachments",
+    "AttachmentServicer.ListAttachmentsDetail",
 }
 
 

@@ -1,0 +1,1 @@
+"""The attachments API (``/v3/{project_id}/attachments``)."""
