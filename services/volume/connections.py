@@ -27,19 +27,15 @@ from dataclasses import dataclass
 
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import volume_actions
 from cindermesh.db.engine import Database
 from cindermesh.db.models import (
-    QosSpecs,
-    QosSpecsItem,
     Volume,
     VolumeType,
-    VolumeTypeEncryption,
-    VolumeTypeExtraSpec,
 )
+from cindermesh.db.volume_types import encryption_of, qos_of, type_extra_specs
 from cindermesh.telemetry.tracing import tracer
 from services.volume.domain import backend_of
 from services.volume.drivers.base import BlockStorageDriver
@@ -94,10 +90,6 @@ class Connector:
     @property
     def enforce_multipath(self) -> bool:
         return self.properties.get("enforce_multipath") is True
-
-    def for_driver(self) -> dict[str, str]:
-        """The string-valued keys: what the driver interface (``Mapping[str, str]``) takes."""
-        return {k: v for k, v in self.properties.items() if isinstance(v, str)}
 
 
 def parse_connector(properties: Mapping[str, object]) -> Connector:
@@ -200,35 +192,17 @@ def parse_connection_options(
     return added
 
 
-async def _qos_of(
-    session: AsyncSession, volume_type: VolumeType | None
-) -> tuple[str | None, dict[str, str | None]]:
-    if volume_type is None or volume_type.qos_specs_id is None:
-        return None, {}
-    qos = await session.get(QosSpecs, volume_type.qos_specs_id)
-    if qos is None:
-        return None, {}
-    items = await session.exec(select(QosSpecsItem).where(QosSpecsItem.specs_id == qos.id))
-    return qos.consumer, {item.key: item.value for item in items}
-
-
 async def _volume_options(session: AsyncSession, volume: Volume) -> VolumeOptions:
     type_id = volume.volume_type_id
     metadata = await volume_actions.admin_metadata(session, [volume.id])
-    consumer, qos_specs = await _qos_of(session, await session.get(VolumeType, type_id))
-    specs = await session.exec(
-        select(VolumeTypeExtraSpec).where(VolumeTypeExtraSpec.volume_type_id == type_id)
-    )
-    encryption = await session.exec(
-        select(VolumeTypeEncryption).where(VolumeTypeEncryption.volume_type_id == type_id)
-    )
+    consumer, qos_specs = await qos_of(session, await session.get(VolumeType, type_id))
     return VolumeOptions(
         size_gb=volume.size,
         admin_metadata=metadata[volume.id],
         qos_consumer=consumer,
         qos_specs=qos_specs,
-        extra_specs={spec.key: spec.value for spec in specs},
-        encrypted=encryption.first() is not None,
+        extra_specs=await type_extra_specs(session, type_id),
+        encrypted=type_id in await encryption_of(session, (type_id,)),
     )
 
 
@@ -271,7 +245,7 @@ class Connections:
         with tracer().start_as_current_span("volume.initialize_connection", attributes=attributes):
             options = await self._options(volume_id)
             try:
-                info = await self._driver.initialize_connection(volume_id, connector.for_driver())
+                info = await self._driver.initialize_connection(volume_id, connector.properties)
             except Exception as error:
                 log.error("Volume %s: driver initialize connection failed: %r", volume_id, error)
                 raise ConnectionFailed(
@@ -304,7 +278,7 @@ class Connections:
             if connector is None and not force:
                 log.info("Volume %s: no connector; the backend is not called.", volume_id)
                 return
-            given = connector.for_driver() if connector is not None else None
+            given = connector.properties if connector is not None else None
             try:
                 await self._driver.terminate_connection(volume_id, given)
             except Exception as error:

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import select
-
 from cindermesh.db.engine import Database
-from cindermesh.db.models import Volume, VolumeStatus, VolumeType, VolumeTypeExtraSpec
+from cindermesh.db.models import Volume, VolumeStatus, VolumeType
+from cindermesh.db.volume_types import type_extra_specs
 from cindermesh.db.work import split_hosts
 from services.volume import store
 from services.volume.domain import CreateRequest, RetryState, VolumeTypeRef, backend_of
@@ -42,10 +41,7 @@ class Unfinished:
 async def _volume_type(db: Database, type_id: str) -> VolumeTypeRef:
     async with db.read() as session:
         volume_type = await session.get(VolumeType, type_id)
-        specs = await session.exec(
-            select(VolumeTypeExtraSpec).where(VolumeTypeExtraSpec.volume_type_id == type_id)
-        )
-        pairs = tuple(sorted((s.key, s.value) for s in specs))
+        pairs = tuple(sorted((await type_extra_specs(session, type_id)).items()))
     name = volume_type.name if volume_type is not None else ""
     return VolumeTypeRef(id=type_id, name=name, extra_specs=pairs)
 

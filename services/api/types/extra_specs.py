@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlmodel import col, delete, select
+from sqlmodel import col, delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db.engine import Database
 from cindermesh.db.models import VolumeTypeExtraSpec
+from cindermesh.db.volume_types import type_extra_specs
 from cindermesh.errors import InvalidInput, NotFound
 from services.api.edge.request_context import RequestContext
 from services.api.policy import require_admin
@@ -26,13 +27,6 @@ _IS_TRUE = "<is> True"
 
 def _spec_not_found(type_id: str, key: str) -> NotFound:
     return NotFound(f"Volume Type {type_id} has no extra specs with key {key}.")
-
-
-async def _specs(session: AsyncSession, type_id: str) -> dict[str, str]:
-    rows = await session.exec(
-        select(VolumeTypeExtraSpec).where(VolumeTypeExtraSpec.volume_type_id == type_id)
-    )
-    return {row.key: row.value for row in rows}
 
 
 async def _refuse_in_use(session: AsyncSession, type_id: str) -> None:
@@ -58,7 +52,7 @@ class TypeExtraSpecs:
     async def list(self, ctx: RequestContext, type_id: str) -> dict[str, str]:
         async with self._db.read() as session:
             await find_type(session, ctx, type_id)
-            return visible_specs(ctx, await _specs(session, type_id))
+            return visible_specs(ctx, await type_extra_specs(session, type_id))
 
     async def get(self, ctx: RequestContext, type_id: str, key: str) -> str:
         specs = await self.list(ctx, type_id)
@@ -75,7 +69,7 @@ class TypeExtraSpecs:
         async with self._db.session() as session:
             await _refuse_in_use(session, type_id)
             await find_type(session, ctx, type_id)
-            stored = await _specs(session, type_id)
+            stored = await type_extra_specs(session, type_id)
             _check_cacheable(specs, stored)
             for key, value in specs.items():
                 await session.merge(
@@ -95,7 +89,7 @@ class TypeExtraSpecs:
             await find_type(session, ctx, type_id)
             require_admin(ctx, "volume_extension:types_extra_specs:delete")
             await _refuse_in_use(session, type_id)
-            if key not in await _specs(session, type_id):
+            if key not in await type_extra_specs(session, type_id):
                 raise _spec_not_found(type_id, key)
             await session.exec(
                 delete(VolumeTypeExtraSpec).where(

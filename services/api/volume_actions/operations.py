@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db import attachments, quota, volume_actions, volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.models import AttachStatus, Volume, VolumeStatus, VolumeType
+from cindermesh.db.volume_types import encryption_of, type_extra_specs
 from cindermesh.errors import (
     BackendFailed,
     BackendUnavailable,
@@ -34,12 +35,11 @@ from services.api.edge.request_context import RequestContext
 from services.api.policy import authorize
 from services.api.schema import JsonValue, invalid_input
 from services.api.volume_actions.body import AttachRequest, ForceDetachRequest, StatusReset
-from services.api.volume_actions.retype import encryption_of, pool_capabilities, satisfies
+from services.api.volume_actions.retype import pool_capabilities, satisfies
 from services.api.volumes.lookups import (
     find_volume,
     find_volume_type,
     manager_address,
-    type_extra_specs,
 )
 from services.api.volumes.operations import VolumeOperations
 

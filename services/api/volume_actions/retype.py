@@ -11,29 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from google.protobuf.json_format import MessageToDict
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db.models import VolumeTypeEncryption
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.scheduler.backend_state import CapabilityValue
 from services.scheduler.filters import match_extra_spec
 
-__all__ = ["Encryption", "encryption_of", "pool_capabilities", "satisfies"]
-
-#: What an encryption is (provider, cipher, key size, control location).
-Encryption = tuple[str, str | None, int | None, str]
-
-
-async def encryption_of(session: AsyncSession, type_ids: Sequence[str]) -> dict[str, Encryption]:
-    """The encryption of each of the types that has one."""
-    query = select(VolumeTypeEncryption).where(
-        col(VolumeTypeEncryption.volume_type_id).in_(type_ids)
-    )
-    return {
-        row.volume_type_id: (row.provider, row.cipher, row.key_size, row.control_location)
-        for row in await session.exec(query)
-    }
+__all__ = ["pool_capabilities", "satisfies"]
 
 
 def pool_capabilities(

@@ -43,6 +43,7 @@ from cindermesh.db.models import (
     VolumeType,
     utcnow,
 )
+from cindermesh.db.volume_types import encryption_of, type_extra_specs
 from cindermesh.errors import BackendUnavailable, InvalidInput, InvalidVolume, QuotaExceeded
 from cindermesh.flow import Step, run_flow
 from cindermesh.settings import Settings
@@ -53,13 +54,11 @@ from services.api.clients import SchedulerClient
 from services.api.edge.request_context import RequestContext
 from services.api.groups.membership import check_group_accepts, find_group
 from services.api.policy import authorize
-from services.api.volume_actions.retype import encryption_of
 from services.api.volumes.body import VolumeCreateInput, validate_create
 from services.api.volumes.lookups import (
     find_volume_type,
     known_availability_zones,
     records_for,
-    type_extra_specs,
 )
 from services.api.volumes.sources import (
     CreateSource,

@@ -15,7 +15,6 @@ from cindermesh.db.models import (
     Volume,
     VolumeMetadata,
     VolumeType,
-    VolumeTypeExtraSpec,
 )
 from cindermesh.errors import NotFound
 from cindermesh.settings import Settings
@@ -33,7 +32,6 @@ __all__ = [
     "known_availability_zones",
     "manager_address",
     "records_for",
-    "type_extra_specs",
 ]
 
 
@@ -71,13 +69,6 @@ async def find_volume_type(
     if found is None:
         raise NotFound(message)
     return found
-
-
-async def type_extra_specs(session: AsyncSession, volume_type_id: str) -> dict[str, str]:
-    rows = await session.exec(
-        select(VolumeTypeExtraSpec).where(VolumeTypeExtraSpec.volume_type_id == volume_type_id)
-    )
-    return {row.key: row.value for row in rows}
 
 
 async def known_availability_zones(session: AsyncSession, settings: Settings) -> set[str]:

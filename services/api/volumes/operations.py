@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import groups, snapshots, volumes
 from cindermesh.db.engine import Database
-from cindermesh.db.models import Service, Volume, VolumeMetadata, VolumeStatus
+from cindermesh.db.models import AttachStatus, Service, Volume, VolumeMetadata, VolumeStatus
 from cindermesh.errors import BackendUnavailable, InvalidVolume
 from cindermesh.telemetry.tracing import tracer
 from services.api.clients import VolumeManagerClients
@@ -99,6 +99,9 @@ class VolumeOperations:
             )
             if volume is None:
                 return
+            if volume.attach_status == AttachStatus.ATTACHED:
+                status = "" if forced else f"status must be {' or '.join(_DELETABLE)} and"
+                raise InvalidVolume(f"Volume {status} {_NOT_DELETABLE}")
             if not forced and not await groups.lets_go(session, volume):
                 raise InvalidVolume(
                     f"Volume status must be {' or '.join(_DELETABLE)} and {_NOT_DELETABLE}"

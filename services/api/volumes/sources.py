@@ -24,11 +24,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db import sources
 from cindermesh.db.models import Service, Snapshot, SnapshotStatus, Volume, VolumeStatus, VolumeType
+from cindermesh.db.volume_types import type_extra_specs
 from cindermesh.errors import InvalidSnapshot, InvalidVolume, NotFound
 from services.api.edge.request_context import RequestContext
 from services.api.schema import invalid_input
 from services.api.volumes.body import VolumeCreateInput
-from services.api.volumes.lookups import find_volume, find_volume_type, type_extra_specs
+from services.api.volumes.lookups import find_volume, find_volume_type
 
 __all__ = [
     "CreateSource",

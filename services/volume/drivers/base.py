@@ -264,12 +264,12 @@ class BlockStorageDriver(VolumeDriver, Protocol):
         """Rolls the volume's content back to the snapshot."""
 
     async def initialize_connection(
-        self, volume_id: str, connector: Mapping[str, str] | None = None
+        self, volume_id: str, connector: Mapping[str, object] | None = None
     ) -> ConnectionInfo:
         """What a host needs to attach the volume."""
         ...
 
     async def terminate_connection(
-        self, volume_id: str, connector: Mapping[str, str] | None = None
+        self, volume_id: str, connector: Mapping[str, object] | None = None
     ) -> None:
         """The host detached the volume (nothing to do for ``rbd`` and ``file``)."""

@@ -286,7 +286,7 @@ class FileDriver:
                 raise DriverError(f"cannot revert {path} to {source}: {error}") from error
 
     async def initialize_connection(
-        self, volume_id: str, connector: Mapping[str, str] | None = None
+        self, volume_id: str, connector: Mapping[str, object] | None = None
     ) -> ConnectionInfo:
         path = self.path(volume_id)
         if not await asyncio.to_thread(path.is_file):
@@ -297,7 +297,7 @@ class FileDriver:
         )
 
     async def terminate_connection(
-        self, volume_id: str, connector: Mapping[str, str] | None = None
+        self, volume_id: str, connector: Mapping[str, object] | None = None
     ) -> None:
         return None
 

@@ -1003,7 +1003,7 @@ class RbdDriver:
         return parse_mon_addrs(json.loads(out))
 
     async def initialize_connection(
-        self, volume_id: str, connector: Mapping[str, str] | None = None
+        self, volume_id: str, connector: Mapping[str, object] | None = None
     ) -> ConnectionInfo:
         name = volume_name(volume_id)
         hosts, ports = await self._run(
@@ -1027,7 +1027,7 @@ class RbdDriver:
         )
 
     async def terminate_connection(
-        self, volume_id: str, connector: Mapping[str, str] | None = None
+        self, volume_id: str, connector: Mapping[str, object] | None = None
     ) -> None:
         return None
 
