@@ -4,8 +4,6 @@ operation. Below an API's microversion (group types 3.11, groups 3.13, create fr
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.protobuf import struct_pb2
 
 from cindermesh.errors import NotFound
@@ -31,7 +29,7 @@ from services.api.types.body import (
     validate_extra_spec_update,
     validate_extra_specs_create,
 )
-from services.api.volumes.listing import ListPage, next_link
+from services.api.volumes.listing import add_next_link
 
 __all__ = ["GroupServicer", "GroupTypeServicer", "require_version"]
 
@@ -53,16 +51,6 @@ def _struct(values: dict[str, str | None]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     struct.update({k: v if v is not None else "" for k, v in values.items()})
     return struct
-
-
-def links(page: ListPage[Any], ctx: RequestContext, collection: str) -> struct_pb2.ListValue:
-    """Cinder's ``<collection>_links`` (empty: the field stays absent)."""
-    found = struct_pb2.ListValue()
-    for link in next_link(ctx, page, ctx.original_path, collection) or ():
-        entry = struct_pb2.Struct()
-        entry.update(link)
-        found.values.add().struct_value.CopyFrom(entry)
-    return found
 
 
 class GroupTypeServicer(pb_grpc.GroupTypeServiceServicer):
@@ -194,9 +182,9 @@ class GroupServicer(pb_grpc.GroupServiceServicer):
         require_version(ctx, GROUPS)
         query = parse_group_query(ctx, request)
         page, _ = await self._groups.list(ctx, query, detail=False, list_volume=False)
-        return pb.ListGroupSummariesResponse(
-            groups=[group_summary(g) for g in page.rows], group_links=links(page, ctx, "groups")
-        )
+        response = pb.ListGroupSummariesResponse(groups=[group_summary(g) for g in page.rows])
+        add_next_link(response.group_links, ctx, page, "groups")
+        return response
 
     @rpc(policy="group:get_all")
     async def ListGroupsDetail(
@@ -206,9 +194,9 @@ class GroupServicer(pb_grpc.GroupServiceServicer):
         listed = _list_volume(ctx, request.list_volume if request.HasField("list_volume") else "")
         query = parse_group_query(ctx, request)
         page, records = await self._groups.list(ctx, query, detail=True, list_volume=listed)
-        return pb.ListGroupsResponse(
-            groups=[group_view(ctx, r) for r in records], group_links=links(page, ctx, "groups")
-        )
+        response = pb.ListGroupsResponse(groups=[group_view(ctx, r) for r in records])
+        add_next_link(response.group_links, ctx, page, "groups")
+        return response
 
     @rpc(policy="group:get")
     async def GetGroup(self, request: pb.GetGroupRequest, ctx: RequestContext) -> pb.GroupResponse:

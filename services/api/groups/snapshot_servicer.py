@@ -10,9 +10,10 @@ from services.api.groups.body import (
     validate_group_snapshot_create,
     validate_group_snapshot_reset_status,
 )
-from services.api.groups.servicer import GROUP_SNAPSHOTS, links, require_version
+from services.api.groups.servicer import GROUP_SNAPSHOTS, require_version
 from services.api.groups.snapshots import GroupSnapshotOperations, parse_group_snapshot_query
 from services.api.groups.views import group_snapshot_detail, group_snapshot_summary
+from services.api.volumes.listing import add_next_link
 
 __all__ = ["GroupSnapshotServicer"]
 
@@ -42,10 +43,11 @@ class GroupSnapshotServicer(pb_grpc.GroupSnapshotServiceServicer):
         require_version(ctx, GROUP_SNAPSHOTS)
         query = parse_group_snapshot_query(ctx, request)
         page, _ = await self._group_snapshots.list(ctx, query)
-        return pb.ListGroupSnapshotsResponse(
-            group_snapshots=[group_snapshot_summary(g, with_type=False) for g in page.rows],
-            group_snapshot_links=links(page, ctx, "group_snapshots"),
+        response = pb.ListGroupSnapshotsResponse(
+            group_snapshots=[group_snapshot_summary(g, with_type=False) for g in page.rows]
         )
+        add_next_link(response.group_snapshot_links, ctx, page, "group_snapshots")
+        return response
 
     @rpc(policy="group:get_all_group_snapshots")
     async def ListGroupSnapshotsDetail(
@@ -54,10 +56,11 @@ class GroupSnapshotServicer(pb_grpc.GroupSnapshotServiceServicer):
         require_version(ctx, GROUP_SNAPSHOTS)
         query = parse_group_snapshot_query(ctx, request)
         page, statuses = await self._group_snapshots.list(ctx, query)
-        return pb.ListGroupSnapshotsResponse(
-            group_snapshots=[group_snapshot_detail(ctx, g, statuses[g.id]) for g in page.rows],
-            group_snapshot_links=links(page, ctx, "group_snapshots"),
+        response = pb.ListGroupSnapshotsResponse(
+            group_snapshots=[group_snapshot_detail(ctx, g, statuses[g.id]) for g in page.rows]
         )
+        add_next_link(response.group_snapshot_links, ctx, page, "group_snapshots")
+        return response
 
     @rpc(policy="group:get_group_snapshot")
     async def GetGroupSnapshot(

@@ -448,11 +448,21 @@ class VolumeActions:
             authorize(ctx, RULES.TERMINATE, _target(volume))
         await self._terminate(volume, connector)
 
-    async def _terminate(self, volume: Volume, connector: dict[str, JsonValue] | None) -> None:
+    async def _terminate(
+        self, volume: Volume, connector: dict[str, JsonValue] | None, forced: bool = False
+    ) -> None:
+        """The manager forgets the connection (``forced``: even if it cannot be reached, so
+        that an admin can always detach a volume of a backend that is down), then the volume
+        is unreserved."""
         async with self._db.read() as session:
             address = await manager_address(session, volume.host)
         if address is not None:
-            await self._managers.terminate_connection(address, volume.id, connector, False)
+            try:
+                await self._managers.terminate_connection(address, volume.id, connector, False)
+            except BackendUnavailable:
+                if not forced:
+                    raise
+                log.warning("volume %s: manager unreachable; force detach goes on", volume.id)
         async with self._db.session() as session:
             await attachments.unreserve(session, volume.id)
         log.info("Terminate volume connection completed successfully. volume=%s", volume.id)
@@ -477,7 +487,7 @@ class VolumeActions:
         async with self._db.read() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.FORCE_DETACH, _target(volume))
-        await self._terminate(volume, request.connector)
+        await self._terminate(volume, request.connector, forced=True)
         async with self._db.read() as session:
             await _check_attachment_of(session, volume, request.attachment_id)
         if volume.status == VolumeStatus.MAINTENANCE:

@@ -36,6 +36,7 @@ __all__ = [
     "ListQuery",
     "ListTable",
     "SortRequest",
+    "add_next_link",
     "list_page",
     "next_link",
     "paginate",
@@ -418,6 +419,14 @@ def paginate(
     response; ``links``: the response's ``<collection>_links`` field."""
     if page.count is not None:
         response.count = page.count
+    add_next_link(links, ctx, page, resource)
+
+
+def add_next_link(
+    links: struct_pb2.ListValue, ctx: RequestContext, page: ListPage[Any], resource: str
+) -> None:
+    """Cinder's next link into a response's ``<collection>_links`` field, if there is one
+    (the field stays absent otherwise)."""
     for link in next_link(ctx, page, ctx.original_path, resource) or ():
         entry = struct_pb2.Struct()
         entry.update(link)

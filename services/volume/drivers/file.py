@@ -319,6 +319,8 @@ class FileDriver:
             max_over_subscription_ratio=self._backend.max_over_subscription_ratio,
             reserved_percentage=self._backend.reserved_percentage,
             total_volumes=len(volumes),
+            # A file can be opened by several hosts at once, as an RBD image can.
+            extra={"multiattach": "True"},
         )
 
     async def close(self) -> None:
