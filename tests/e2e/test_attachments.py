@@ -490,7 +490,10 @@ def test_update_answers_the_attachment_as_read_before_the_update(api: Api) -> No
     updated = nova.attachment_update(aid, os_brick_connector("compute-1"), "/dev/vdb")
     assert updated.status_code == 200, updated.text
     assert [r["attach_status"] for r in api.rows(vid)] == ["attaching"]
+    # Nova's rollback of a failed driver attach: the attaching attachment deleted.
     assert nova.attachment_delete(aid).status_code == 200
+    assert api.states(vid) == ("available", "detached")
+    assert api.rows(vid) == []
     answer = updated.json()["attachment"]
     assert (answer["status"], answer["attached_at"], answer["attach_mode"]) == (
         "reserved",
@@ -1308,19 +1311,57 @@ def test_reset_status_detached_removes_the_attachments(api: Api) -> None:
     )
 
 
-def test_attached_volume_is_not_deletable_until_detached(api: Api) -> None:
+def test_second_connection_of_a_non_multiattach_volume_is_a_conflict(api: Api) -> None:
+    """A second attachment of the same server may be reserved, but not connected while the
+    first one is (cinder/volume/api.py ``attachment_update``: "duplicate connectors",
+    ResourceConflict, bug #1833736); refused, it changes nothing."""
     nova = Nova(api)
     vid = api.create_volume()
-    aid = nova.attach(vid, str(uuid.uuid4()), "compute-16")
-    refused = api.call("DELETE", f"/volumes/{vid}")
-    bad_request(
-        refused,
+    server = str(uuid.uuid4())
+    first = nova.attach(vid, server, "compute-src")
+    second = nova.attachment_create(vid, server).json()["attachment"]["id"]
+    conflict = nova.attachment_update(second, os_brick_connector("compute-dest"), "/dev/vdb")
+    assert conflict.status_code == 409, conflict.text
+    assert [(r["id"], r["attach_status"]) for r in api.rows(vid)] == [
+        (first, "attached"),
+        (second, "reserved"),
+    ]
+    assert api.rows(vid)[1]["connector"] is None
+    assert api.states(vid) == ("in-use", "attached")
+    assert nova.attachment_delete(second).status_code == 200
+    assert api.states(vid) == ("in-use", "attached")
+    nova.detach(vid, first)
+    assert api.states(vid) == ("available", "detached")
+    fault(
+        conflict,
+        409,
+        "conflictingRequest",
+        f"Resource conflict: duplicate connectors detected on volume {vid}",
+    )
+
+
+def test_attached_volume_is_not_deletable_until_detached(api: Api) -> None:
+    """Cinder's delete wants a detached volume in a deletable status: neither reserved,
+    attaching nor in-use (cinder/volume/api.py ``delete``'s expected values)."""
+    nova = Nova(api)
+    vid = api.create_volume()
+    not_deletable = (
         "Invalid volume: Volume status must be available or error or error_restoring or "
         "error_extending or error_managing and must not be migrating, attached, belong to a group, "
         "have snapshots, awaiting a transfer, or be disassociated from snapshots after volume "
-        "transfer.",
+        "transfer."
     )
+    aid = nova.attachment_create(vid, str(uuid.uuid4())).json()["attachment"]["id"]
+    bad_request(api.call("DELETE", f"/volumes/{vid}"), not_deletable)
+    assert api.states(vid) == ("reserved", "detached")
+    assert (
+        nova.attachment_update(aid, os_brick_connector("compute-16"), "/dev/vdb").status_code == 200
+    )
+    bad_request(api.call("DELETE", f"/volumes/{vid}"), not_deletable)
+    assert nova.attachment_complete(aid).status_code == 204
+    bad_request(api.call("DELETE", f"/volumes/{vid}"), not_deletable)
     assert api.states(vid) == ("in-use", "attached")
+    assert [r["id"] for r in api.rows(vid)] == [aid]
     nova.detach(vid, aid)
     assert api.call("DELETE", f"/volumes/{vid}").status_code == 202
 
