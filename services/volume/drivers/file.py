@@ -289,12 +289,16 @@ class FileDriver:
         self, volume_id: str, connector: Mapping[str, object] | None = None
     ) -> ConnectionInfo:
         path = self.path(volume_id)
-        if not await asyncio.to_thread(path.is_file):
-            raise DriverError(f"volume {volume_id} has no image at {path}")
-        return ConnectionInfo(
-            driver_volume_type="local",
-            data=LocalConnectionData(device_path=str(path), volume_id=volume_id),
-        )
+        attributes = {"volume.id": volume_id, "file.path": str(path)}
+        with tracer().start_as_current_span(
+            "volume.driver.file.initialize_connection", attributes=attributes
+        ):
+            if not await asyncio.to_thread(path.is_file):
+                raise DriverError(f"volume {volume_id} has no image at {path}")
+            return ConnectionInfo(
+                driver_volume_type="local",
+                data=LocalConnectionData(device_path=str(path), volume_id=volume_id),
+            )
 
     async def terminate_connection(
         self, volume_id: str, connector: Mapping[str, object] | None = None
