@@ -27,6 +27,7 @@ __all__ = [
     "SDK_PROJECT",
     "CinderCli",
     "cinderclient_api",
+    "cinderclient_at",
     "delete_all_volumes",
     "exchanges",
     "parse_list_table",
@@ -174,6 +175,18 @@ def cinderclient_api(cluster: Cluster, user: str, project: str) -> Any:
         user_id=user, project_id=project, endpoint=f"{cluster.rest_url}/v3"
     )
     return client.Client("3.71", session=session.Session(auth=auth, timeout=TIMEOUT))
+
+
+def cinderclient_at(cluster: Cluster, user: str, project: str, version: str) -> Any:
+    """As ``cinderclient_api``, at ``version`` (Nova's ``cinderclient(context, '3.44')``)."""
+    from cinderclient import client
+    from cinderclient.contrib import noauth
+    from keystoneauth1 import session
+
+    auth = noauth.CinderNoAuthPlugin(
+        user_id=user, project_id=project, endpoint=f"{cluster.rest_url}/v3"
+    )
+    return client.Client(version, session=session.Session(auth=auth, timeout=TIMEOUT))
 
 
 def sdk_connection(cluster: Cluster) -> Any:

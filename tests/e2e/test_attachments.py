@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.client_helpers import cinderclient_at
 from tests.e2e.cluster import Cluster
 from tests.e2e.helpers import db_rows, wait_for_status
 
@@ -476,6 +477,52 @@ def test_nova_attach_and_detach_as_nova_issues_them(api: Api, get_version: str) 
     nova.detach(vid, second)
     assert api.states(vid) == ("available", "detached")
     assert api.call("DELETE", f"/volumes/{vid}").status_code == 202
+
+
+def test_nova_calls_through_python_cinderclient(api: Api) -> None:
+    """The calls of nova/volume/cinder.py made with the client Nova makes them with
+    (``cinderclient.client.Client('3.44')``; ``volumes.get`` at 3.69 and 3.0;
+    ``volumes.begin_detaching``) and Nova's reading of their results."""
+    vid = api.create_volume()
+    instance = str(uuid.uuid4())
+    at_344 = cinderclient_at(api.cluster, "u1", api.project, NOVA_ATTACH)
+    at_369 = cinderclient_at(api.cluster, "u1", api.project, "3.69")
+    at_30 = cinderclient_at(api.cluster, "u1", api.project, "3.0")
+    volume = at_30.volumes.get(vid)
+    assert (volume.status, volume.multiattach, volume.attachments) == ("available", False, [])
+    # attachment_create: create() returns a dict.
+    created = nova_translate(at_344.attachments.create(vid, None, instance))
+    aid = created["id"]
+    assert (created["status"], created["connection_info"]) == ("reserved", {})
+    compute_view = at_369.volumes.get(vid)
+    assert (compute_view.status, compute_view.shared_targets) == ("reserved", False)
+    # attachment_update: update() returns a resource; Nova takes to_dict().
+    connector = os_brick_connector("compute-cc") | {"mountpoint": "/dev/vdb"}
+    updated = nova_translate(at_344.attachments.update(aid, connector).to_dict())
+    info = updated["connection_info"]
+    assert info["driver_volume_type"] == "local"
+    assert info["data"]["device_path"] == str(api.image(vid))
+    assert info["data"]["volume_id"] == vid
+    assert info["instance"] == instance
+    # attachment_get (refresh_connection_info) and attachment_get_all.
+    shown = nova_translate(at_344.attachments.show(aid).to_dict())
+    assert shown["connection_info"]["data"] == info["data"]
+    listed = at_344.attachments.list(search_opts={"instance_id": instance})
+    assert [a.id for a in listed] == [aid]
+    assert at_344.attachments.list(search_opts={"volume_id": vid})[0].volume_id == vid
+    # attachment_complete: the response only.
+    assert at_344.attachments.complete(aid).status_code == 204
+    attached = at_30.volumes.get(vid)
+    assert attached.status == "in-use"
+    assert [(a["server_id"], a["attachment_id"], a["device"]) for a in attached.attachments] == [
+        (instance, aid, "/dev/vdb")
+    ]
+    at_30.volumes.begin_detaching(vid)
+    assert at_369.volumes.get(vid).status == "detaching"
+    at_344.attachments.delete(aid)
+    final = at_369.volumes.get(vid)
+    assert (final.status, final.attachments) == ("available", [])
+    assert api.states(vid) == ("available", "detached")
 
 
 def test_update_answers_the_attachment_as_read_before_the_update(api: Api) -> None:
