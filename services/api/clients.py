@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 import grpc
 from google.protobuf import struct_pb2
 from google.protobuf.json_format import ParseDict
+from google.protobuf.message import Message
 
 from cindermesh.errors import (
     BackendFailed,
@@ -31,6 +33,10 @@ _CONNECTION_TIMEOUT = 30.0
 INITIALIZE_FAILED_MESSAGE = "Unable to fetch connection information from backend."
 TERMINATE_FAILED_MESSAGE = "Unable to terminate volume connection from backend."
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+#: Seconds a retried connection call waits for an unreachable manager to be back.
+_RECONNECT_TIMEOUT = 3.0
+Request = TypeVar("Request", bound=Message)
+Reply = TypeVar("Reply", bound=Message)
 
 
 def _connection_error(error: grpc.aio.AioRpcError, failed_message: str) -> CindermeshError:
@@ -45,6 +51,20 @@ def _connection_error(error: grpc.aio.AioRpcError, failed_message: str) -> Cinde
     if code == grpc.StatusCode.NOT_FOUND:
         return NotFound(details)
     return BackendFailed(failed_message, details)
+
+
+async def _idempotent(
+    method: grpc.aio.UnaryUnaryMultiCallable[Request, Reply], request: Request
+) -> Reply:
+    """A call that changes nothing on the manager, retried once when the manager was
+    unreachable, waiting (briefly) for it: a manager just restarted is reached although the
+    channel was still backing off from its death."""
+    try:
+        return await method(request, timeout=_CONNECTION_TIMEOUT)
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+    return await method(request, timeout=_RECONNECT_TIMEOUT, wait_for_ready=True)
 
 
 def _struct_of(value: Mapping[str, JsonValue]) -> struct_pb2.Struct:
@@ -158,9 +178,7 @@ class VolumeManagerClients:
             volume_id=volume_id, connector=_struct_of(connector)
         )
         try:
-            response = await self._stub(address).InitializeConnection(
-                request, timeout=_CONNECTION_TIMEOUT
-            )
+            response = await _idempotent(self._stub(address).InitializeConnection, request)
         except grpc.aio.AioRpcError as error:
             raise _connection_error(error, INITIALIZE_FAILED_MESSAGE) from error
         return object_to_python(response.connection_info)
@@ -177,7 +195,7 @@ class VolumeManagerClients:
         if connector is not None:
             request.connector.CopyFrom(_struct_of(connector))
         try:
-            await self._stub(address).TerminateConnection(request, timeout=_CONNECTION_TIMEOUT)
+            await _idempotent(self._stub(address).TerminateConnection, request)
         except grpc.aio.AioRpcError as error:
             raise _connection_error(error, TERMINATE_FAILED_MESSAGE) from error
 
