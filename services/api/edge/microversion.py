@@ -5,17 +5,14 @@ of the resources cindermesh serves follows the requested version as Cinder's doe
 fields 3.13/3.21/3.48/3.61/3.63/3.64/3.65/3.69, metadata ETag 3.15, force delete 3.23, list
 filters 3.2/3.10/3.33/3.60/3.65, ``with_count`` 3.45, summary 3.12/3.36, project-less URLs
 3.67, snapshot view fields 3.14/3.41/3.65, snapshot metadata filter 3.22, snapshot ``force``
-3.66, types and quotas as their packages say).
+3.66, attachments 3.27 with ``os-complete`` 3.44 and ``mode`` 3.54, types and quotas as their
+packages say).
 
-What cindermesh does not serve yet (backups, groups, attachments, messages,
-transfers, volume actions) it serves at no microversion, 3.0 included, so a lower maximum
-would not send any client to a served path instead: python-cinderclient and openstacksdk
-negotiate min(theirs, ours) and call attachments (3.27/3.44) only when asked to; Nova
-requires 3.44 and then always uses attachments, so below 3.44 it refuses the cloud and from
-3.44 its attach calls are 404 -- neither works until attachments exist. Lowering the maximum
-would only take served behaviour away (``with_count``, ``shared_targets``, ``volume_type_id``,
-``consumes_quota``, the summary's metadata). A new gated behaviour on a served resource that
-is not implemented lowers MAX_VERSION below its microversion.
+What cindermesh does not serve yet (backups) it serves at no microversion, 3.0 included, so a
+lower maximum would not send any client to a served path instead; it would only take served
+behaviour away (``with_count``, ``shared_targets``, ``volume_type_id``, ``consumes_quota``,
+the summary's metadata, Nova's attachments at 3.44). A new gated behaviour on a served
+resource that is not implemented lowers MAX_VERSION below its microversion.
 """
 
 from __future__ import annotations
