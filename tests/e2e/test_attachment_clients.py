@@ -64,8 +64,9 @@ def test_cinder_attachment_commands(cluster: Cluster, project: str, tmp_path: Pa
         "/dev/vdb",
         attachment_id,
     )
-    # Two tables: the attachment, then its connection information.
-    assert parse_property_table(update_output)["status"] == "attaching"
+    # Two tables: the attachment as Cinder read it before connecting it, then its connection
+    # information.
+    assert parse_property_table(update_output)["status"] == "reserved"
     assert "device_path" in update_output and "local" in update_output
     cli.ok(*v, "attachment-complete", attachment_id)
     assert _volume_status(cluster, project, volume["id"]) == ("in-use", "attached", 1)

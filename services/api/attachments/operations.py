@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,7 +37,7 @@ from services.api.schema import JsonValue
 from services.api.volumes.listing import ListPage, ListQuery, list_page
 from services.api.volumes.lookups import find_volume, manager_address
 
-__all__ = ["RULES", "AttachmentOperations", "connect"]
+__all__ = ["RULES", "Answer", "AttachmentOperations", "connect", "flatten", "terminate"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,29 @@ def _not_found(attachment_id: str) -> NotFound:
     return NotFound(
         f"Volume attachment could not be found with filter: attachment_id = {attachment_id}."
     )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a create or update answers: Cinder's controller answers the attachment as it read
+    it before the manager connected it (``reserved``, no time), with the connection
+    information the manager gave."""
+
+    attachment: VolumeAttachment
+    connection_info: dict[str, JsonValue] | None = None
+
+
+def _failed(what: str, error: CindermeshError) -> BackendFailed:
+    """Cinder's 500 when the manager failed: ``<what> (<the exception's text>).``, the
+    backend's failure being a VolumeBackendAPIException; an unreachable manager (Cinder's RPC
+    timeout, no text of its own): ``<what>.`` in Cinder's other words."""
+    if isinstance(error, BackendUnavailable):
+        plain = what.replace("update attachment", "update the attachment")
+        return BackendFailed(f"{plain}.", error.message)
+    reason = error.message
+    if isinstance(error, BackendFailed):
+        reason = f"Bad or unexpected response from the storage volume backend API: {error.reason}"
+    return BackendFailed(f"{what} ({reason}).", reason)
 
 
 def flatten(connection_info: Mapping[str, JsonValue], attachment_id: str) -> dict[str, JsonValue]:
@@ -129,7 +153,7 @@ class AttachmentOperations:
         async with self._db.read() as session:
             return await list_page(session, ctx, query, ATTACHMENTS)
 
-    async def create(self, ctx: RequestContext, given: AttachmentCreateInput) -> VolumeAttachment:
+    async def create(self, ctx: RequestContext, given: AttachmentCreateInput) -> Answer:
         """Cinder's ``attachment_create``: reserves the volume (``_attachment_reserve``) and,
         with a connector, connects it at once."""
         async with self._db.session() as session:
@@ -156,32 +180,22 @@ class AttachmentOperations:
             address = await manager_address(session, volume.host)
         log.info("Attachment %s reserved for volume %s", attachment.id, volume.id)
         if given.connector is None:
-            return attachment
+            return Answer(attachment)
         try:
-            await connect(self._db, self._managers, attachment, address, given.connector)
+            info = await connect(self._db, self._managers, attachment, address, given.connector)
         except CindermeshError as error:
             await self._undo_reserve(attachment)
-            reason = error.reason if isinstance(error, BackendFailed) else error.message
-            raise BackendFailed(
-                f"Unable to create attachment for volume ({reason}).", reason
-            ) from error
-        return await self._reread(attachment.id)
+            raise _failed("Unable to create attachment for volume", error) from error
+        return Answer(attachment, info)
 
     async def _undo_reserve(self, attachment: VolumeAttachment) -> None:
         async with self._db.session() as session:
             await attachments.remove(session, attachment.volume_id, attachment.id)
         log.warning("Attachment %s undone: its connection failed", attachment.id)
 
-    async def _reread(self, attachment_id: str) -> VolumeAttachment:
-        async with self._db.read() as session:
-            attachment = await attachments.find(session, attachment_id)
-        if attachment is None:
-            raise _not_found(attachment_id)
-        return attachment
-
     async def update(
         self, ctx: RequestContext, attachment_id: str, connector: Mapping[str, JsonValue]
-    ) -> VolumeAttachment:
+    ) -> Answer:
         """Cinder's ``attachment_update``: refused for a volume in error (409) and, for a
         volume that is not multiattach, when another attachment already has a connection."""
         async with self._db.read() as session:
@@ -192,7 +206,8 @@ class AttachmentOperations:
                 raise _not_found(attachment_id)
             if "error" in volume.status:
                 raise Conflict(
-                    "Volume attachments can not be updated if the volume is in an error "
+                    "Resource conflict: Volume attachments can not be updated if the volume is "
+                    "in an error "
                     f"state. The Volume {volume.id} currently has a status of: "
                     f"{volume.status} "
                 )
@@ -202,17 +217,18 @@ class AttachmentOperations:
                 and not volume.multiattach
                 and any(a.connection_info for a in siblings)
             ):
-                raise Conflict(f"duplicate connectors detected on volume {volume.id}")
+                raise Conflict(
+                    f"Resource conflict: duplicate connectors detected on volume {volume.id}"
+                )
             address = await manager_address(session, volume.host)
         try:
-            await connect(self._db, self._managers, attachment, address, connector)
+            info = await connect(self._db, self._managers, attachment, address, connector)
         except InvalidInput:
             raise
         except CindermeshError as error:
-            reason = error.reason if isinstance(error, BackendFailed) else error.message
-            raise BackendFailed(f"Unable to update attachment ({reason}).", reason) from error
+            raise _failed("Unable to update attachment", error) from error
         log.info("attachment_update completed successfully. attachment=%s", attachment_id)
-        return await self._reread(attachment_id)
+        return Answer(attachment, info)
 
     async def complete(self, ctx: RequestContext, attachment_id: str) -> None:
         """Cinder's ``os-complete``: the attachment ``attached``, the volume ``in-use``."""

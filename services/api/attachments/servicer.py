@@ -38,8 +38,9 @@ class AttachmentServicer(pb_grpc.AttachmentServiceServicer):
     ) -> pb.AttachmentResponse:
         _require(ctx, NEW_ATTACH)
         given = parse_create(request.attachment, request.HasField("attachment"), ctx.version)
-        attachment = await self._attachments.create(ctx, given)
-        return pb.AttachmentResponse(attachment=attachment_view(attachment, detail=True))
+        answer = await self._attachments.create(ctx, given)
+        view = attachment_view(answer.attachment, True, connection_info=answer.connection_info)
+        return pb.AttachmentResponse(attachment=view)
 
     @rpc()
     async def GetAttachment(
@@ -77,8 +78,9 @@ class AttachmentServicer(pb_grpc.AttachmentServiceServicer):
     ) -> pb.AttachmentResponse:
         _require(ctx, NEW_ATTACH)
         connector = parse_update(request.attachment, request.HasField("attachment"))
-        attachment = await self._attachments.update(ctx, request.attachment_id, connector)
-        return pb.AttachmentResponse(attachment=attachment_view(attachment, detail=True))
+        answer = await self._attachments.update(ctx, request.attachment_id, connector)
+        view = attachment_view(answer.attachment, True, connection_info=answer.connection_info)
+        return pb.AttachmentResponse(attachment=view)
 
     @rpc(domain_policy=RULES.COMPLETE)
     async def CompleteAttachment(

@@ -4,12 +4,14 @@ status, instance, volume_id) and the detail (times, mode, connection information
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from google.protobuf import struct_pb2
 
 from cindermesh.db import attachments
 from cindermesh.db.models import VolumeAttachment
 from cindermesh_pb.api.v1 import attachment_service_pb2 as pb
+from services.api.schema import JsonValue
 from services.api.view_values import NULL, format_time, text_or_null
 
 __all__ = ["attachment_view"]
@@ -21,10 +23,14 @@ def _time_or_empty(value: dt.datetime | None) -> str:
 
 
 def attachment_view(
-    attachment: VolumeAttachment, detail: bool, connection_format: str | None = None
+    attachment: VolumeAttachment,
+    detail: bool,
+    connection_format: str | None = None,
+    connection_info: Mapping[str, JsonValue] | None = None,
 ) -> pb.VolumeAttachment:
     """``connection_format``: the volume's ``format`` admin metadata, which Cinder's show adds
-    to the connection information."""
+    to the connection information; ``connection_info``: the one to show instead of the
+    row's (a create's or an update's, on the row as read before)."""
     view = pb.VolumeAttachment(
         id=attachment.id,
         status=attachment.attach_status,
@@ -38,7 +44,11 @@ def attachment_view(
     view.attach_mode.CopyFrom(
         NULL if attachment.attach_mode is None else text_or_null(attachment.attach_mode)
     )
-    info = attachments.connection_info_of(attachment)
+    info = (
+        dict(connection_info)
+        if connection_info is not None
+        else attachments.connection_info_of(attachment)
+    )
     if connection_format is not None and info:
         info["format"] = connection_format
     connection = struct_pb2.Struct()

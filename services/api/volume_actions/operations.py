@@ -446,6 +446,7 @@ class VolumeActions:
         async with self._db.read() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.TERMINATE, _target(volume))
+            await _check_deletion_allowed(session, volume, None)
         await self._terminate(volume, connector)
 
     async def _terminate(
@@ -472,7 +473,7 @@ class VolumeActions:
         async with self._db.read() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.DETACH, _target(volume))
-            await _check_attachment_of(session, volume, attachment_id)
+            await _check_deletion_allowed(session, volume, attachment_id)
             if volume.status == VolumeStatus.MAINTENANCE:
                 raise InvalidVolume("The volume cannot be detached in maintenance mode.")
         refused = await self._detach(volume, attachment_id)
@@ -487,9 +488,11 @@ class VolumeActions:
         async with self._db.read() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.FORCE_DETACH, _target(volume))
+            # Cinder's terminate_connection checks the volume's attachments (not the one named).
+            await _check_deletion_allowed(session, volume, None)
         await self._terminate(volume, request.connector, forced=True)
         async with self._db.read() as session:
-            await _check_attachment_of(session, volume, request.attachment_id)
+            await _check_deletion_allowed(session, volume, request.attachment_id)
         if volume.status == VolumeStatus.MAINTENANCE:
             raise InvalidVolume("The volume cannot be detached in maintenance mode.")
         refused = await self._detach(volume, request.attachment_id)
@@ -527,14 +530,29 @@ class VolumeActions:
         return None
 
 
-async def _check_attachment_of(
+#: Cinder's ConflictNovaUsingAttachment (bug #2004555) when it cannot tell which attachment.
+_USE_THE_COMPUTE_API = "Detach volume from instance {} using the Compute API"
+
+
+async def _check_deletion_allowed(
     session: AsyncSession, volume: Volume, attachment_id: str | None
 ) -> None:
-    """Cinder's ``attachment_deletion_allowed`` check that an attachment named is the
-    volume's. (Its question to Nova, whether the server still uses the attachment, is not
-    asked: cindermesh has no Nova client.)"""
+    """Cinder's ``attachment_deletion_allowed`` for the legacy actions: the attachment named
+    (else the volume's only one) must be the volume's; none found while the volume has
+    attachments (several of them, or an id that is not one) is refused (409), as Cinder
+    refuses a user's call. Two parts of Cinder's rule are not cindermesh's: a service token
+    (cindermesh does not read one, so no call is a service's) and its question to Nova
+    whether the server still uses the attachment (cindermesh has no Nova client: an
+    attachment found may go, as Cinder lets it when Nova does not know it)."""
     if attachment_id is None:
+        held = (await attachments.attachments_of(session, [volume.id]))[volume.id]
+        if not held:
+            return
+        if len(held) > 1:
+            raise Conflict(_USE_THE_COMPUTE_API.format(""))
         return
     attachment = await attachments.find(session, attachment_id)
-    if attachment is not None and attachment.volume_id != volume.id:
+    if attachment is None:
+        raise Conflict(_USE_THE_COMPUTE_API.format(""))
+    if attachment.volume_id != volume.id:
         raise invalid_input("Mismatched volume and attachment")
