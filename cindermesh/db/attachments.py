@@ -255,9 +255,9 @@ async def _settle(session: AsyncSession, volume: Volume) -> None:
 
 async def clear(session: AsyncSession, volume_id: str) -> None:
     """Cinder's ``os-reset_status`` to ``detached``: every attachment of the volume goes, the
-    statuses follow (as :func:`remove` of each)."""
+    statuses follow (as :func:`remove` of each; a volume without any keeps its statuses)."""
     locked = await _lock(session, volume_id)
-    if locked is None:
+    if locked is None or not await _attachments(session, volume_id):
         return
     await session.exec(delete(VolumeAttachment).where(col(VolumeAttachment.volume_id) == volume_id))
     await _settle(session, locked)

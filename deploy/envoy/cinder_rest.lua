@@ -9,7 +9,8 @@
 --           only) and a non-empty body that is not JSON (Cinder's 415). A POST to a path ending
 --           in `/action` goes to `/action/<the body's first key>`: Cinder's actions share one
 --           URL and name themselves in the body, and each is its own RPC bound to its own path
---           (this filter knows no action names).
+--           (this filter knows no action names). A JSON object body's top-level keys go to
+--           the api in x-cindermesh-body-keys (the transcoder drops the keys no field takes).
 -- Response: a success gets its RPC's declared REST status and no-body flag (route metadata from
 --           the rest_status and rest_no_body options); an api error's CinderFault becomes the
 --           status and body; gRPC's headers go; the request id is set.
@@ -104,6 +105,59 @@ local function action_path(request_handle, path)
   return route .. "/" .. name .. query
 end
 
+-- The keys of a JSON object's top level, each as its JSON text (quotes included), joined by
+-- commas into a JSON array: what x-cindermesh-body-keys tells the api, which refuses the keys
+-- no field of the RPC takes (the transcoder drops them). Nil for a body that is not an object.
+-- At most MAX_KEYS keys of MAX_KEY characters are told (Cinder's bodies have one to three).
+local MAX_KEYS, MAX_KEY = 16, 255
+local function top_level_keys(text)
+  local start = text:find("%S")
+  if start == nil or text:sub(start, start) ~= "{" then
+    return nil
+  end
+  local keys, depth, expect_key, pos = {}, 0, false, start
+  while true do
+    pos = text:find('[\\"{}%[%],]', pos)
+    if pos == nil then
+      break
+    end
+    local c = text:sub(pos, pos)
+    if c == '"' then
+      local finish = pos + 1
+      while true do
+        finish = text:find('[\\"]', finish)
+        if finish == nil or text:sub(finish, finish) == '"' then
+          break
+        end
+        finish = finish + 2
+      end
+      if finish == nil then
+        return nil
+      end
+      if depth == 1 and expect_key then
+        -- A key too long for a header stands as "..." (it is not a field's name either).
+        keys[#keys + 1] = finish - pos > MAX_KEY and '"..."' or text:sub(pos, finish)
+        expect_key = false
+        if #keys == MAX_KEYS then
+          break
+        end
+      end
+      pos = finish + 1
+    else
+      if c == "{" or c == "[" then
+        depth = depth + 1
+        expect_key = depth == 1
+      elseif c == "}" or c == "]" then
+        depth = depth - 1
+      elseif c == "," and depth == 1 then
+        expect_key = true
+      end
+      pos = pos + 1
+    end
+  end
+  return "[" .. table.concat(keys, ",") .. "]"
+end
+
 -- The base URL of Cinder's links: http or https (X-Forwarded-Proto, first hop) and the host.
 local function base_url(headers)
   local proto = (headers:get("x-forwarded-proto") or ""):match("^%s*([^,%s]*)") or ""
@@ -138,7 +192,15 @@ function envoy_on_request(request_handle)
     request_handle:respond({ [":status"] = tostring(status) }, "")
     return
   end
-  if request_handle:headers():get(":method") == "POST" then
+  local method = request_handle:headers():get(":method")
+  if method == "POST" or method == "PUT" then
+    local body = request_handle:body()
+    local keys = top_level_keys(body and body:getBytes(0, body:length()) or "")
+    if keys ~= nil then
+      request_handle:headers():replace("x-cindermesh-body-keys", keys)
+    end
+  end
+  if method == "POST" then
     local path = action_path(request_handle, request_handle:headers():get(":path") or "")
     if path ~= nil then
       request_handle:headers():replace(":path", path)

@@ -20,12 +20,14 @@ The REST status of a success is declared in the contract (the ``rest_status`` an
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import grpc
+from google.protobuf import struct_pb2
 from sqlalchemy.exc import DBAPIError
 
 from cindermesh.errors import (
@@ -45,6 +47,7 @@ from services.api.edge.microversion import Microversion, parse_microversion
 from services.api.edge.request_context import RequestContext
 from services.api.edge.request_decoding import Undecodable
 from services.api.policy import Enforcer, authorize, check_rule_name
+from services.api.schema import additional_properties
 
 __all__ = ["RPC_POLICIES", "Edge", "ResponseHeaders", "rpc"]
 
@@ -58,6 +61,8 @@ log = logging.getLogger(__name__)
 
 VERSION_HEADER = "openstack-api-version"
 BASE_URL_HEADER = "x-cindermesh-base-url"
+#: The top-level keys of the request's JSON body, as a JSON array (set by the gateway).
+BODY_KEYS_HEADER = "x-cindermesh-body-keys"
 #: The caller of an anonymous RPC (version discovery).
 ANONYMOUS = Caller(user_id="", project_id="", roles=frozenset())
 #: Each RPC's policy rules, by ``Servicer.Method``: the edge's (``policy=``) and those the
@@ -147,6 +152,7 @@ def rpc(
                 url_project = "" if anonymous else str(getattr(request, project_field))
                 ctx = edge.request_context(metadata, caller, version, url_project)
                 _refuse_unknown_query(request, ctx.original_path)
+                _refuse_unknown_body_keys(request, metadata.get(BODY_KEYS_HEADER), ctx)
                 if policy is not None:
                     authorize(ctx, policy)
                 # A client that hangs up stops waiting; the work (and its transaction) ends.
@@ -181,6 +187,34 @@ def _refuse_unknown_query(request: Any, original_path: str) -> None:
     unknown = sorted({name for name in names if name not in known})
     if unknown:
         raise InvalidInput(f"Invalid filters {','.join(unknown)} are found in query options.")
+
+
+def _refuse_unknown_body_keys(request: Any, told: str | None, ctx: RequestContext) -> None:
+    """Cinder's 400 for a body the RPC cannot take all of (the transcoder drops the keys no
+    field takes; the gateway tells them, ``x-cindermesh-body-keys``): an action's body names
+    one action (Cinder's "Malformed request body"); another body has no key beyond the
+    request's fields (``additionalProperties: false``), unless the RPC takes the whole body
+    as one Struct (``body: "body"``: its parser sees every key)."""
+    if told is None:
+        return
+    try:
+        keys = json.loads(told)
+    except ValueError:
+        return
+    if not isinstance(keys, list):
+        return
+    # An action's path, as the gateway routes it: ``.../action/<the body's first key>``.
+    if urlsplit(ctx.original_path).path.rpartition("/")[0].endswith("/action"):
+        if len(keys) > 1:
+            raise InvalidInput("Malformed request body")
+        return
+    fields = request.DESCRIPTOR.fields_by_name
+    if "body" in fields and fields["body"].message_type is struct_pb2.Struct.DESCRIPTOR:
+        return
+    known = {f.json_name for f in fields.values()} | set(fields)
+    extra = [str(key) for key in keys if key not in known]
+    if extra:
+        raise InvalidInput(additional_properties(extra))
 
 
 def _common_headers(version: str | None) -> list[tuple[str, str]]:

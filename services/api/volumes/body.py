@@ -50,6 +50,7 @@ __all__ = [
     "VolumeCreateInput",
     "check_description",
     "check_name",
+    "check_scheduler_hints",
     "parse_meta",
     "parse_metadata",
     "parse_update",
@@ -124,6 +125,12 @@ def _size(value: JsonValue) -> int | None:
     if number > MAX_SIZE_GB:
         raise invalid_field("size", value, f"{number} is greater than the maximum of {MAX_SIZE_GB}")
     return number
+
+
+@bounded_messages
+def check_scheduler_hints(hints: struct_pb2.Value) -> None:
+    """Cinder's create schema for ``OS-SCH-HNT:scheduler_hints``: an object or null."""
+    check_type("OS-SCH-HNT:scheduler_hints", to_python(hints), ("object", "null"))
 
 
 @bounded_messages

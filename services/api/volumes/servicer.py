@@ -10,7 +10,12 @@ from cindermesh_pb.api.v1 import volume_service_pb2_grpc as api_pb2_grpc
 from services.api.edge.request_context import RequestContext
 from services.api.edge.rpc import Edge, rpc
 from services.api.schema import is_true
-from services.api.volumes.body import parse_meta, parse_metadata, parse_update
+from services.api.volumes.body import (
+    check_scheduler_hints,
+    parse_meta,
+    parse_metadata,
+    parse_update,
+)
 from services.api.volumes.create_flow import CreateVolumeFlow
 from services.api.volumes.listing import paginate, parse_list_query
 from services.api.volumes.operations import VolumeOperations
@@ -40,6 +45,7 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
     async def CreateVolume(
         self, request: api_pb2.CreateVolumeRequest, ctx: RequestContext
     ) -> api_pb2.VolumeResponse:
+        check_scheduler_hints(request.os_sch_hnt_scheduler_hints)
         record = await self._create_flow.run(ctx, request.volume)
         return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
 

@@ -66,6 +66,7 @@ def _volume(volume_id: str, context: grpc.ServicerContext, name: str = "vol") ->
         metadata={
             "request_id": str(metadata.get("x-openstack-request-id", "")),
             "traceparent": str(metadata.get("traceparent", "")),
+            "body_keys": str(metadata.get("x-cindermesh-body-keys", "")),
         },
         os_vol_tenant_attr_tenant_id=_text("p1"),
         os_vol_host_attr_host=_text("cindermesh@file-1#file-1"),

@@ -328,3 +328,25 @@ def test_request_id_when_client_sends_odd_x_request_id(client: httpx.Client) -> 
     for value in ("not-a-uuid", "0B7C3A1E-0F6C-4D1B-9D2A-3B1C5E7F9A01"):
         response = client.get("/v3/volumes/v1", headers={"x-request-id": value})
         assert REQUEST_ID.match(response.headers["x-openstack-request-id"])
+
+
+def test_the_body_top_level_keys_reach_the_api(client: httpx.Client) -> None:
+    """The transcoder drops the keys no field takes; the gateway tells the api every top-level
+    key (as its JSON text), whatever the nested values hold, and nothing for other bodies."""
+    body = '{"volume": {"name": "a,\\"b}", "x": [1, {"y": 2}]}, "extra" : [{}], "q\\"k": 1}'
+    response = client.post(
+        f"/v3/{PROJECT}/volumes", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    assert json.loads(response.json()["volume"]["metadata"]["body_keys"]) == [
+        "volume",
+        "extra",
+        'q"k',
+    ]
+    forged = {"x-cindermesh-body-keys": '["volume"]'}
+    response = client.get("/v3/volumes/v1", headers=forged)
+    assert response.json()["volume"]["metadata"]["body_keys"] == ""
+    response = client.post(
+        f"/v3/{PROJECT}/volumes", content=" {} ", headers={"content-type": "application/json"}
+    )
+    assert response.json()["volume"]["metadata"]["body_keys"] == "[]"
