@@ -246,7 +246,11 @@ class Manager:
             request_id_var.set(new_request_id())
             log.info("Volume %s: taking %s work nobody held", volume_id, status)
             if status == VolumeStatus.CREATING:
-                work = self._create(await recovery.create_request(self._s.db, volume))
+                request = await recovery.create_request(self._s.db, volume)
+                if volume_id in self._tasks:
+                    # A delete accepted meanwhile holds it now: its work goes first.
+                    continue
+                work = self._create(request)
             elif status == VolumeStatus.DELETING:
                 work = self._delete(volume_id, None)
             else:
