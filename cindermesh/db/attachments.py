@@ -37,7 +37,7 @@ from cindermesh.db.models import (
     VolumeStatus,
     utcnow,
 )
-from cindermesh.db.volume_actions import not_migrating
+from cindermesh.db.volume_actions import admin_metadata, not_migrating, set_admin_metadata
 
 __all__ = [
     "attach",
@@ -278,7 +278,8 @@ async def reserve_legacy(session: AsyncSession, volume: Volume) -> bool:
 
 @dataclass(frozen=True)
 class LegacyAttach:
-    """What ``os-attach`` says of the attachment."""
+    """What ``os-attach`` says of the attachment (its body, as parsed), ``mode`` ``rw`` by
+    default."""
 
     instance_uuid: str | None
     host_name: str | None
@@ -304,7 +305,7 @@ async def attach(
         if same_server or same_host:
             await _write_volume(session, volume_id, [], status=VolumeStatus.IN_USE)
             return attachment
-    mode = await _admin_value(session, volume_id, ATTACHED_MODE)
+    mode = (await admin_metadata(session, [volume_id]))[volume_id].get(ATTACHED_MODE)
     if locked.status == VolumeStatus.ATTACHING and mode and mode != request.mode:
         return "being attached by different mode"
     if (
@@ -327,27 +328,11 @@ async def attach(
         updated_at=now,
     )
     session.add(attachment)
-    await _set_admin_value(session, volume_id, ATTACHED_MODE, request.mode)
+    await set_admin_metadata(session, volume_id, ATTACHED_MODE, request.mode)
     values = {"status": VolumeStatus.IN_USE, "attach_status": AttachStatus.ATTACHED}
     await _write_volume(session, volume_id, [], **values)
     await session.flush()
     return attachment
-
-
-async def _admin_value(session: AsyncSession, volume_id: str, key: str) -> str | None:
-    query = select(VolumeAdminMetadata.value).where(
-        VolumeAdminMetadata.volume_id == volume_id, VolumeAdminMetadata.key == key
-    )
-    return (await session.exec(query)).first()
-
-
-async def _set_admin_value(session: AsyncSession, volume_id: str, key: str, value: str) -> None:
-    row = await session.get(VolumeAdminMetadata, (volume_id, key))
-    if row is None:
-        session.add(VolumeAdminMetadata(volume_id=volume_id, key=key, value=value))
-    else:
-        row.value = value
-        session.add(row)
 
 
 async def unreserve(session: AsyncSession, volume_id: str) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from google.protobuf import struct_pb2
 
+from cindermesh.db.attachments import LegacyAttach
 from cindermesh.db.models import AttachStatus
 from cindermesh.errors import InvalidInput
 from services.api.schema import (
@@ -36,7 +37,6 @@ from services.api.schema import (
 __all__ = [
     "MIGRATION_POLICIES",
     "VOLUME_STATUSES",
-    "AttachRequest",
     "ForceDetachRequest",
     "StatusReset",
     "check_volume_size",
@@ -229,16 +229,6 @@ def parse_revert(value: struct_pb2.Value) -> str | None:
     return snapshot_id if isinstance(snapshot_id, str) else None
 
 
-@dataclass(frozen=True)
-class AttachRequest:
-    """``os-attach``: the server (or host) and mountpoint; ``mode`` ``rw`` by default."""
-
-    instance_uuid: str | None
-    host_name: str | None
-    mountpoint: str
-    mode: str
-
-
 def _bounded_string(name: str, value: JsonValue, min_length: int = 0) -> str:
     check_type(name, value, ("string",))
     assert isinstance(value, str)
@@ -259,7 +249,7 @@ def sanitize_hostname(hostname: str) -> str:
 
 
 @bounded_messages
-def parse_attach(value: struct_pb2.Value) -> AttachRequest:
+def parse_attach(value: struct_pb2.Value) -> LegacyAttach:
     """Cinder's ``attach`` schema: ``mountpoint`` required, and ``instance_uuid`` (a UUID) or
     ``host_name`` (kept sanitized, as Cinder's manager records it); ``mode`` ``rw`` or
     ``ro``."""
@@ -281,7 +271,7 @@ def parse_attach(value: struct_pb2.Value) -> AttachRequest:
         raise invalid_field("os-attach", body, not_valid_under_any(body))
     check_no_additional("os-attach", body, ("instance_uuid", "mountpoint", "host_name", "mode"))
     assert isinstance(mountpoint, str) and isinstance(mode, str)
-    return AttachRequest(
+    return LegacyAttach(
         instance_uuid=instance_uuid if isinstance(instance_uuid, str) else None,
         host_name=sanitize_hostname(host_name) if isinstance(host_name, str) else None,
         mountpoint=mountpoint,

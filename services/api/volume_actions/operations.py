@@ -34,7 +34,7 @@ from services.api.clients import INITIALIZE_FAILED_MESSAGE, SchedulerClient, Vol
 from services.api.edge.request_context import RequestContext
 from services.api.policy import authorize
 from services.api.schema import JsonValue, invalid_input
-from services.api.volume_actions.body import AttachRequest, ForceDetachRequest, StatusReset
+from services.api.volume_actions.body import ForceDetachRequest, StatusReset
 from services.api.volume_actions.retype import pool_capabilities, satisfies
 from services.api.volumes.lookups import (
     find_volume,
@@ -387,7 +387,9 @@ class VolumeActions:
             authorize(ctx, RULES.ROLL_DETACHING, _target(volume))
             await attachments.roll_detaching(session, volume.id)
 
-    async def attach(self, ctx: RequestContext, volume_id: str, request: AttachRequest) -> None:
+    async def attach(
+        self, ctx: RequestContext, volume_id: str, request: attachments.LegacyAttach
+    ) -> None:
         """Cinder's ``attach``: not in maintenance; a ``readonly`` volume only ``ro``; then
         its manager's ``attach_volume`` (rows only: the host already connected)."""
         async with self._db.session() as session:
@@ -402,13 +404,7 @@ class VolumeActions:
                 raise InvalidInput(
                     f"Invalid attaching mode '{request.mode}' for volume {volume.id}."
                 )
-            given = attachments.LegacyAttach(
-                instance_uuid=request.instance_uuid,
-                host_name=request.host_name,
-                mountpoint=request.mountpoint,
-                mode=request.mode,
-            )
-            attached = await attachments.attach(session, volume.id, given)
+            attached = await attachments.attach(session, volume.id, request)
             if isinstance(attached, str):
                 raise InvalidInput(
                     f"Error attaching volume - InvalidVolume: Invalid volume: {attached}"
