@@ -188,11 +188,49 @@ class KeystoneAuthtokenSettings:
 @dataclass(frozen=True)
 class SchedulerSettings:
     host: str = "127.0.0.1"
+    #: The first replica's port; replica ``i`` (0-based) listens on ``port + i``.
     port: int = 18777
+    #: Scheduler processes (each its own port); every one knows every backend, and the
+    #: database's claims keep them from placing two volumes on the same free space.
+    replicas: int = 1
     #: Attempts per volume, the first one included (Cinder's ``scheduler_max_attempts``).
     scheduler_max_attempts: int = 3
-    #: Cinder's ``capacity_weight_multiplier``.
+    #: Cinder's ``service_down_time``: seconds after its last capability report a backend is
+    #: down (its pools are no longer candidates), measured on the scheduler's own clock.
+    service_down_time: float = 60.0
+    #: Seconds between two reads of the services table for backends to subscribe to.
+    discovery_interval: float = 1.0
+    #: Cinder's ``scheduler_default_filters``, by name (``services.scheduler.registry``).
+    scheduler_default_filters: tuple[str, ...] = (
+        "AvailabilityZoneFilter",
+        "CapacityFilter",
+        "CapabilitiesFilter",
+    )
+    #: Cinder's ``scheduler_default_weighers``, by name.
+    scheduler_default_weighers: tuple[str, ...] = ("CapacityWeigher",)
+    #: Cinder's ``scheduler_weight_handler``, by name: ``OrderedHostWeightHandler`` (the top
+    #: pool) or ``StochasticHostWeightHandler`` (a pool drawn with probability by weight).
+    scheduler_weight_handler: str = "OrderedHostWeightHandler"
+    #: Cinder's ``capacity_weight_multiplier`` (negative: stack instead of spread).
     capacity_weight_multiplier: float = 1.0
+    #: Cinder's ``allocated_capacity_weight_multiplier`` (negative: spread).
+    allocated_capacity_weight_multiplier: float = -1.0
+    #: Cinder's ``volume_number_multiplier`` (negative: spread).
+    volume_number_multiplier: float = -1.0
+
+    def address(self, replica: int) -> str:
+        """``host:port`` of replica ``replica`` (0-based)."""
+        return f"{self.host}:{self.port + replica}"
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(self.address(i) for i in range(self.replicas))
+
+    @property
+    def grpc_target(self) -> str:
+        """A gRPC target naming every replica (``ipv4:a:p1,a:p2``), for a ``round_robin``
+        channel that skips the replicas that are down."""
+        return "ipv4:" + ",".join(self.addresses)
 
 
 @dataclass(frozen=True)
@@ -250,6 +288,9 @@ class BackendSettings:
     availability_zone: str = "nova"
     #: Capacity the file driver reports, in GiB.
     total_capacity_gb: int = 1000
+    #: What the file driver reports: ``thin`` (sparse files, over-subscribed up to
+    #: ``max_over_subscription_ratio``) or ``thick`` (every GiB of a volume counts as used).
+    provisioning: str = "thin"
     #: Cinder's ``reserved_percentage`` and ``max_over_subscription_ratio``.
     reserved_percentage: int = 0
     max_over_subscription_ratio: float = 20.0
@@ -297,6 +338,14 @@ class Settings:
     def __post_init__(self) -> None:
         if self.api.auth_strategy == "keystone":
             self.keystone_authtoken.check_complete()
+        if self.scheduler.replicas < 1:
+            raise ValueError("[scheduler] replicas must be at least 1")
+        for backend in self.backends:
+            if backend.provisioning not in ("thin", "thick"):
+                raise ValueError(
+                    f"backend {backend.name}: provisioning must be thin or thick, "
+                    f"not {backend.provisioning!r}"
+                )
 
     @property
     def db_url(self) -> str:

@@ -312,14 +312,16 @@ class FileDriver:
         volumes = self._table().values()
         total = float(self._backend.total_capacity_gb)
         allocated = float(sum(v.size_gb for v in volumes))
-        used_gb = sum(v.used_bytes for v in volumes) / GIB
+        thin = self._backend.provisioning == "thin"
+        # Thin: what the sparse files hold is used; thick: every GiB of every volume is.
+        used_gb = sum(v.used_bytes for v in volumes) / GIB if thin else allocated
         return CapacityStats(
             total_capacity_gb=total,
             free_capacity_gb=round(max(total - used_gb, 0.0), 2),
             allocated_capacity_gb=allocated,
             provisioned_capacity_gb=allocated,
-            thin_provisioning_support=True,
-            thick_provisioning_support=False,
+            thin_provisioning_support=thin,
+            thick_provisioning_support=not thin,
             max_over_subscription_ratio=self._backend.max_over_subscription_ratio,
             reserved_percentage=self._backend.reserved_percentage,
             total_volumes=len(volumes),
