@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,31 +22,85 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tests.e2e.cluster import free_port
 
 
+def free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports (scheduler replicas listen on
+    ``port + i``)."""
+    for _ in range(100):
+        first = free_port()
+        ports = range(first, first + count)
+        if first + count <= 65535 and all(_is_free(p) for p in ports):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _toml(value: object) -> str:
+    return (
+        f'"{value}"'
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
+
+
+def scheduler_name(replica: int) -> str:
+    """As the launcher names them: ``scheduler``, ``scheduler-1``, ..."""
+    return f"scheduler-{replica}" if replica else "scheduler"
+
+
 @dataclass
 class Fleet:
     base: Path
     backends: tuple[str, ...] = ("file-1",)
     #: Extra lines for the config's ``[work]`` section.
     work: dict[str, float] = field(default_factory=dict)
+    #: Settings of each backend over the defaults below (e.g. ``total_capacity_gb``,
+    #: ``availability_zone``, ``provisioning``).
+    backend_settings: dict[str, dict[str, object]] = field(default_factory=dict)
+    #: Scheduler replicas (processes ``scheduler``, ``scheduler-1``, ...).
+    schedulers: int = 1
+    #: Extra lines for the config's ``[scheduler]`` section.
+    scheduler_settings: dict[str, object] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = ["rest", "admin", "api", "scheduler", *(f"volume:{b}" for b in self.backends)]
+        names = ["rest", "admin", "api", *(f"volume:{b}" for b in self.backends)]
         self.ports = {name: free_port() for name in names}
+        first = free_port_range(self.schedulers)
+        self.ports |= {scheduler_name(i): first + i for i in range(self.schedulers)}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         backends = "\n".join(
-            f"""
-[[backends]]
-name = "{backend}"
-driver = "file"
-port = {self.ports[f"volume:{backend}"]}
-total_capacity_gb = 1000
-report_interval = 2.0
-"""
+            "\n[[backends]]\n"
+            + "\n".join(
+                f"{key} = {_toml(value)}"
+                for key, value in (
+                    {
+                        "name": backend,
+                        "driver": "file",
+                        "port": self.ports[f"volume:{backend}"],
+                        "total_capacity_gb": 1000,
+                        "report_interval": 2.0,
+                    }
+                    | self.backend_settings.get(backend, {})
+                ).items()
+            )
             for backend in self.backends
         )
         work = "\n".join(f"{key} = {value}" for key, value in self.work.items())
+        scheduler = "\n".join(
+            f"{key} = {_toml(value)}"
+            for key, value in ({"replicas": self.schedulers} | self.scheduler_settings).items()
+        )
         self.config_path.write_text(
             f"""
 data_dir = "{self.data_dir}"
@@ -59,7 +114,8 @@ admin_port = {self.ports["admin"]}
 port = {self.ports["api"]}
 
 [scheduler]
-port = {self.ports["scheduler"]}
+port = {first}
+{scheduler}
 
 [quotas]
 volumes = 1000
@@ -95,9 +151,15 @@ gigabytes = 10000
         env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
         return env
 
+    @property
+    def scheduler_names(self) -> list[str]:
+        return [scheduler_name(i) for i in range(self.schedulers)]
+
     def _argv(self, name: str) -> list[str]:
         if name.startswith("volume:"):
             return ["volume", "--backend", name.partition(":")[2]]
+        if name.startswith("scheduler-"):
+            return ["scheduler", "--replica", name.partition("-")[2]]
         return ["gateway"] if name == "gateway" else [name]
 
     def start(self, name: str, timeout: float = 30.0) -> None:
@@ -114,7 +176,8 @@ gigabytes = 10000
         self.wait_ready(name, timeout)
 
     def start_all(self) -> None:
-        for name in ("scheduler", *(f"volume:{b}" for b in self.backends), "api", "gateway"):
+        names = (*self.scheduler_names, *(f"volume:{b}" for b in self.backends), "api", "gateway")
+        for name in names:
             self.start(name)
 
     def wait_ready(self, name: str, timeout: float) -> None:
