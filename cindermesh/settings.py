@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -228,8 +229,13 @@ class SchedulerSettings:
 
     @property
     def grpc_target(self) -> str:
-        """A gRPC target naming every replica (``ipv4:a:p1,a:p2``), for a ``round_robin``
-        channel that skips the replicas that are down."""
+        """A gRPC target naming every replica, for a ``round_robin`` channel that skips the
+        replicas that are down: ``ipv4:a:p1,a:p2`` for an IPv4 address, else the DNS name
+        (whose addresses are the replicas) and the first port."""
+        try:
+            ipaddress.IPv4Address(self.host)
+        except ValueError:
+            return self.address(0)
         return "ipv4:" + ",".join(self.addresses)
 
 

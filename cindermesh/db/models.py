@@ -119,8 +119,9 @@ class Volume(SQLModel, table=True):
     status: str = Field(default=VolumeStatus.CREATING, max_length=255, index=True)
     availability_zone: str = Field(max_length=255)
     volume_type_id: str = Field(foreign_key="volume_types.id", max_length=36)
-    #: host@backend#pool once scheduled.
-    host: str | None = Field(default=None, max_length=255)
+    #: host@backend#pool once scheduled: the volume's claim on the pool's capacity
+    #: (``services.scheduler.claims``), from the placement on.
+    host: str | None = Field(default=None, max_length=255, index=True)
     #: The volume manager service that owns it.
     service_uuid: str | None = Field(default=None, max_length=36)
     bootable: bool = False
@@ -158,6 +159,9 @@ class Volume(SQLModel, table=True):
     tried_hosts: str = Field(default="", max_length=4096)
     #: Why the last placement failed.
     last_error: str | None = Field(default=None, max_length=1024)
+    #: The create's ``OS-SCH-HNT:scheduler_hints`` the scheduler uses (``same_host``,
+    #: ``different_host``: volume ids; ``query``), as JSON; None: none given.
+    scheduler_hints: str | None = Field(default=None, max_length=8192)
     created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
     updated_at: NaiveUTC | None = None
     launched_at: NaiveUTC | None = None

@@ -72,8 +72,10 @@ def _struct_of(value: Mapping[str, JsonValue]) -> struct_pb2.Struct:
 
 
 class SchedulerClient:
-    def __init__(self, address: str) -> None:
-        self._channel = insecure_channel(address)
+    def __init__(self, target: str) -> None:
+        """``target`` names every scheduler replica (``SchedulerSettings.grpc_target``): the
+        calls go round robin to the replicas that are up."""
+        self._channel = insecure_channel(target, [("grpc.lb_policy_name", "round_robin")])
         self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
 
     async def create_volume(self, spec: scheduler_pb2.VolumeSpec) -> None:

@@ -88,7 +88,7 @@ async def serve(settings: Settings) -> None:
     provider = setup_tracing(SERVICE_NAME, settings.data_dir)
     db = open_database(settings)
     await db.create_schema()
-    scheduler = SchedulerClient(f"{settings.scheduler.host}:{settings.scheduler.port}")
+    scheduler = SchedulerClient(settings.scheduler.grpc_target)
     managers = VolumeManagerClients()
     authenticator = _authenticator(settings)
     edge = Edge(settings, authenticator)

@@ -13,6 +13,7 @@ keep tabs and line breaks (``DESCRIPTION_PATTERN``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from google.protobuf import struct_pb2
 
 from cindermesh.errors import InvalidInput
+from cindermesh.scheduler_hints import SchedulerHints
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
 from services.api.edge.microversion import Microversion
 from services.api.edge.request_context import RequestContext
@@ -50,9 +52,9 @@ __all__ = [
     "VolumeCreateInput",
     "check_description",
     "check_name",
-    "check_scheduler_hints",
     "parse_meta",
     "parse_metadata",
+    "parse_scheduler_hints",
     "parse_update",
     "validate_create",
 ]
@@ -127,10 +129,44 @@ def _size(value: JsonValue) -> int | None:
     return number
 
 
+_HINTS = "OS-SCH-HNT:scheduler_hints"
+
+
+def _hinted_volumes(name: str, value: JsonValue) -> tuple[str, ...]:
+    """``same_host``/``different_host``: one volume uuid, or an array of distinct ones."""
+    field_name = f"{_HINTS}/{name}"
+    if isinstance(value, str) and UUID_LIKE.match(value) is not None:
+        return (value,)
+    uuids = isinstance(value, list) and all(
+        isinstance(v, str) and UUID_LIKE.match(v) is not None for v in value
+    )
+    if uuids and isinstance(value, list) and len(set(map(str, value))) == len(value):
+        return tuple(str(v) for v in value)
+    raise invalid_field(field_name, value, not_valid_under_any(value))
+
+
 @bounded_messages
-def check_scheduler_hints(hints: struct_pb2.Value) -> None:
-    """Cinder's create schema for ``OS-SCH-HNT:scheduler_hints``: an object or null."""
-    check_type("OS-SCH-HNT:scheduler_hints", to_python(hints), ("object", "null"))
+def parse_scheduler_hints(hints: struct_pb2.Value) -> SchedulerHints:
+    """Cinder's create schema for ``OS-SCH-HNT:scheduler_hints`` (an object or null; other
+    keys are allowed and ignored, as Cinder's filters ignore them) and the hints placement
+    uses."""
+    value = to_python(hints)
+    check_type(_HINTS, value, ("object", "null"))
+    if not isinstance(value, dict):
+        return SchedulerHints()
+    if (instance := value.get("local_to_instance")) is not None:
+        _optional_uuid(f"{_HINTS}/local_to_instance", instance)
+    same = _hinted_volumes("same_host", value["same_host"]) if "same_host" in value else ()
+    different = (
+        _hinted_volumes("different_host", value["different_host"])
+        if "different_host" in value
+        else ()
+    )
+    query = value.get("query")
+    if query is not None:
+        check_type(f"{_HINTS}/query", query, ("string", "object"))
+    text = query if isinstance(query, str) else json.dumps(query) if query else ""
+    return SchedulerHints(same_host=same, different_host=different, query=text)
 
 
 @bounded_messages

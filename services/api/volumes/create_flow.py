@@ -46,6 +46,7 @@ from cindermesh.db.models import (
 from cindermesh.db.volume_types import encryption_of, type_extra_specs
 from cindermesh.errors import BackendUnavailable, InvalidInput, InvalidVolume, QuotaExceeded
 from cindermesh.flow import Step, run_flow
+from cindermesh.scheduler_hints import SchedulerHints
 from cindermesh.settings import Settings
 from cindermesh.telemetry.request_id import current_request_id
 from cindermesh_pb.api.v1 import volume_service_pb2 as api_pb2
@@ -100,6 +101,8 @@ class CreateVolumeState:
 
     ctx: RequestContext
     body: api_pb2.VolumeCreate
+    #: ``OS-SCH-HNT:scheduler_hints``, kept on the row (the scheduler reads them there).
+    hints: SchedulerHints = field(default_factory=SchedulerHints)
     #: The transaction QuotaReserve, EntryCreate and QuotaCommit write in.
     session: AsyncSession | None = None
     # ExtractVolumeRequest
@@ -141,8 +144,13 @@ class CreateVolumeFlow:
         self._cast: list[Step[CreateVolumeState]] = [Step("VolumeCast", self.volume_cast)]
         self._offers: set[asyncio.Task[None]] = set()
 
-    async def run(self, ctx: RequestContext, body: api_pb2.VolumeCreate) -> VolumeRecord:
-        state = CreateVolumeState(ctx=ctx, body=body)
+    async def run(
+        self,
+        ctx: RequestContext,
+        body: api_pb2.VolumeCreate,
+        hints: SchedulerHints | None = None,
+    ) -> VolumeRecord:
+        state = CreateVolumeState(ctx=ctx, body=body, hints=hints or SchedulerHints())
         await run_flow(FLOW, self._validate, state)
         try:
             async with self._db.session() as session:
@@ -276,6 +284,7 @@ class CreateVolumeFlow:
             bootable=state.source.bootable,
             multiattach=state.multiattach,
             group_id=state.group.id if state.group is not None else None,
+            scheduler_hints=state.hints.to_text(),
         )
         session.add(volume)
         session.add_all(

@@ -11,9 +11,9 @@ from services.api.edge.request_context import RequestContext
 from services.api.edge.rpc import Edge, rpc
 from services.api.schema import is_true
 from services.api.volumes.body import (
-    check_scheduler_hints,
     parse_meta,
     parse_metadata,
+    parse_scheduler_hints,
     parse_update,
 )
 from services.api.volumes.create_flow import CreateVolumeFlow
@@ -45,8 +45,8 @@ class VolumeServicer(api_pb2_grpc.VolumeServiceServicer):
     async def CreateVolume(
         self, request: api_pb2.CreateVolumeRequest, ctx: RequestContext
     ) -> api_pb2.VolumeResponse:
-        check_scheduler_hints(request.os_sch_hnt_scheduler_hints)
-        record = await self._create_flow.run(ctx, request.volume)
+        hints = parse_scheduler_hints(request.os_sch_hnt_scheduler_hints)
+        record = await self._create_flow.run(ctx, request.volume, hints)
         return api_pb2.VolumeResponse(volume=volume_view(ctx, record, extended=False))
 
     @rpc(policy="volume:get")
