@@ -15,7 +15,7 @@ from services.scheduler.filters import (
     SOURCE_BACKEND_FILTER,
     FilterRequest,
     filters_for,
-    source_backend_filter,
+    source_backend_check,
 )
 from services.scheduler.spec import ScheduleRequest
 
@@ -48,7 +48,7 @@ def pinned(volume_id: str, backend: str, **changes: str) -> ScheduleRequest:
 )
 def test_source_backend_filter(source_backend: str, passes: bool) -> None:
     request = FilterRequest(volume_id="v1", size_gb=1, source_backend=source_backend)
-    assert source_backend_filter(pool(), request) is passes
+    assert (source_backend_check(pool(), request) is None) is passes
 
 
 def test_the_filter_runs_first_and_only_for_a_source() -> None:
