@@ -134,6 +134,7 @@ OUR_CASES = [
     ("iSCSI", "<or> FC <or> iSCSI", True),
     ("NFS", "<or> FC <or> iSCSI", False),
     ("b", "<or> a <xx> b", True),  # the keywords between are not looked at
+    ("<xx>", "<or> a <xx> b", False),  # ... nor matched
     (1.0, "<or> 1.0", False),  # compared as words: a number never matches
     ("x", "<or>", False),  # Cinder raises (IndexError): no match
     # None: only a None requirement matches it

@@ -262,6 +262,8 @@ OUR_CAPACITY_CASES: list[Any] = [
     pytest.param(_pool(10, 10, 0, 2.0, 50, **THIN), 10, True, id="thin-reserve-then-ratio"),
     pytest.param(_pool(10, 10, 0, 2.0, 50, **THIN), 11, False, id="thin-reserve-ratio-full"),
     pytest.param(_pool(10, 10, 0, 2.0, 100, **THIN), 1, False, id="thin-all-reserved"),
+    pytest.param(_pool(100, 100, 90, 1.0, **THIN), 10, True, id="thin-ratio-at-the-limit"),
+    pytest.param(_pool(100, 100, 90, 1.0, **THIN), 11, False, id="thin-ratio-over-the-limit"),
     pytest.param(_pool(-1, 10), 1, False, id="negative-total"),
     pytest.param(_pool(INF, 0, reserved=0), 10**6, True, id="total-infinite-no-reserve"),
 ]

@@ -84,6 +84,8 @@ def test_same_backend_filter(host: str, volumes: tuple[str, ...] | None, expecte
 # Cinder's _filter_host(Volume.host, value): (volume's host, value, matches)
 HOST_MATCH_CASES = [
     ("h@b#p", "h@b#p", True),  # pool level: exact only
+    ("h@b#p#x", "h@b#p", False),
+    ("h#p@b", "h#p", False),
     ("h@b#p2", "h@b#p", False),
     ("h@b", "h@b#p", False),
     ("h@b#p", "h@b", True),  # backend level: exact or value#...
