@@ -6,13 +6,15 @@ Cinder looks the hinted volumes up for every pool, by ``host`` filtered as its d
 pool is ``host@backend#pool``: so the match is at pool level, exact (a volume on another pool
 of the same backend, or with a legacy host without a pool, is not "on" this pool).
 
-* SameBackendFilter: without the hint (or with an empty list) every pool passes; otherwise a
-  pool passes if one of the hinted volumes is on it (none found: no pool passes).
+* SameBackendFilter: without the hint (or with an empty list: the scheduler passes None for
+  it) every pool passes; otherwise a pool passes if one of the hinted volumes is on it (none
+  of them found: no pool passes).
 * DifferentBackendFilter: without the hint every pool passes; otherwise a pool passes if none
   of the hinted volumes is on it.
 
 Ours: the scheduler resolves the hint once per request (:class:`FilterRequest` ``same_host``
-and ``different_host``: the hosts of the hinted volumes that exist), so the checks are pure.
+and ``different_host``: the hosts of the hinted volumes that exist, not deleted, in the
+request's project as Cinder's ``volume_api.get_all`` sees them), so the checks are pure.
 Cinder's refusal of a hint that is not a volume id is the api's schema here, as it is in
 Cinder's v3 api. Clusters (Cinder's ``cluster_name`` matching) are not modelled.
 """

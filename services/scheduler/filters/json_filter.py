@@ -24,7 +24,8 @@ reported capabilities), ``service`` (``host``, ``availability_zone``, ``disabled
 capacities (``free_capacity_gb`` ...: ``'infinite'``/``'unknown'`` as Cinder holds them),
 ``reserved_percentage``, ``max_over_subscription_ratio``, the provisioning supports, and the
 backend's ``volume_backend_name``, ``vendor_name``, ``driver_version``, ``storage_protocol``,
-``multiattach``, ``QoS_support``.
+``multiattach``, ``QoS_support``. Cinder's ``service`` is the whole services row; ours has the
+three keys a query can use (``disabled`` is always False: disabled backends never get here).
 
 Where Cinder raises out of the scheduler (JSON that does not parse, an unknown operator, a
 comparison Python cannot make such as a number with a word, a key looked up in what is not a
