@@ -7,7 +7,12 @@ records the failure (e.g. the scheduler when a volume ends in ``error`` for want
 action=Action.SCHEDULE_ALLOCATE_VOLUME, detail=Detail.NO_BACKEND_AVAILABLE)``).
 
 The text shown is built from the ids (``user_message_text``), never from an exception's own
-words (Cinder's rule: no internal detail reaches the user).
+words (Cinder's rule: no internal detail reaches the user). The one note added to Cinder's
+words is typed: a create no backend could take may name the scheduler filter that removed the
+last candidate (``record_message(..., filter_name=...)``), shown only if it is one of
+:data:`FILTER_NAMES`, after Cinder's text (so that clients matching Cinder's words still do):
+``schedule allocate volume:Could not find any available weighted backend. Filter
+CapabilitiesFilter removed the last candidate.``
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db.models import Message, utcnow
 
 __all__ = [
+    "FILTER_NAMES",
     "MESSAGE_TTL",
     "Action",
     "Detail",
@@ -32,6 +38,24 @@ __all__ = [
 
 #: Cinder's ``message_ttl``: seconds a message is guaranteed to be kept (30 days).
 MESSAGE_TTL = 2592000
+
+#: The scheduler filter names a message may name (Cinder's filter classes). Kept here rather
+#: than imported from ``services.scheduler.registry`` (whose ``FilterName`` holds only the
+#: configurable ones; the scheduler also runs SourceBackendFilter itself); a unit test keeps
+#: the two in step.
+FILTER_NAMES = (
+    "AvailabilityZoneFilter",
+    "CapacityFilter",
+    "CapabilitiesFilter",
+    "SameBackendFilter",
+    "DifferentBackendFilter",
+    "JsonFilter",
+    "IgnoreAttemptedHostsFilter",
+    "RetryFilter",
+    "SourceBackendFilter",
+    "DriverFilter",
+    "InstanceLocalityFilter",
+)
 
 
 class Field(NamedTuple):
@@ -102,11 +126,18 @@ def event_id(resource_type: str, action: Field, detail: Field) -> str:
     return f"VOLUME_{resource_type}_{action.id}_{detail.id}"
 
 
-def user_message_text(action_id: str | None, detail_id: str | None) -> str:
-    """Cinder's ``<action>:<detail>``; an unknown detail reads as the unknown error."""
+def user_message_text(
+    action_id: str | None, detail_id: str | None, filter_name: str | None = None
+) -> str:
+    """Cinder's ``<action>:<detail>``; an unknown detail reads as the unknown error. A known
+    filter name (:data:`FILTER_NAMES`) adds `` Filter <name> removed the last candidate.``;
+    any other is left out."""
     action = _ACTIONS.get(action_id or "")
     detail = _DETAILS.get(detail_id or "", Detail.UNKNOWN_ERROR.text)
-    return f"{action}:{detail}"
+    text = f"{action}:{detail}"
+    if filter_name in FILTER_NAMES:
+        text += f" Filter {filter_name} removed the last candidate."
+    return text
 
 
 def record_message(
@@ -120,8 +151,11 @@ def record_message(
     request_id: str | None = None,
     level: str = "ERROR",
     now: dt.datetime | None = None,
+    filter_name: str | None = None,
 ) -> Message:
-    """Adds a user message to ``session`` (committed with the caller's transaction)."""
+    """Adds a user message to ``session`` (committed with the caller's transaction);
+    ``filter_name``: the scheduler filter that removed the last candidate, if one did (kept
+    only if it is one of :data:`FILTER_NAMES`)."""
     created = now or utcnow()
     message = Message(
         project_id=project_id,
@@ -132,6 +166,7 @@ def record_message(
         event_id=event_id(resource_type, action, detail),
         action_id=action.id,
         detail_id=detail.id,
+        filter_name=filter_name if filter_name in FILTER_NAMES else None,
         created_at=created,
         expires_at=created + dt.timedelta(seconds=MESSAGE_TTL),
     )

@@ -38,6 +38,7 @@ __all__ = [
     "VolumeAttachment",
     "VolumeCreateRequest",
     "VolumeMetadata",
+    "VolumePlacement",
     "VolumeStatus",
     "VolumeType",
     "VolumeTypeEncryption",
@@ -277,6 +278,23 @@ class VolumeAttachment(SQLModel, table=True):
     updated_at: NaiveUTC | None = None
 
 
+class VolumePlacement(SQLModel, table=True):
+    """One placement attempt of a volume: what the scheduler decided and why
+    (``services.scheduler.decision.PlacementAttempt`` as JSON), recorded in the transaction
+    that places the volume or fails it (``cindermesh.db.placements``); the last few are kept,
+    and they go with their volume."""
+
+    __tablename__ = "volume_placements"
+
+    id: int | None = Field(default=None, primary_key=True)
+    volume_id: str = Field(foreign_key="volumes.id", index=True, max_length=36, ondelete="CASCADE")
+    #: The attempt's number, 1-based (Cinder's ``retry['num_attempts']`` when it was made).
+    attempt: int
+    created_at: NaiveUTC = Field(default_factory=utcnow)
+    #: ``decision.to_json`` of the attempt.
+    decision: str
+
+
 class VolumeType(SQLModel, table=True):
     __tablename__ = "volume_types"
 
@@ -431,6 +449,9 @@ class Message(SQLModel, table=True):
     event_id: str = Field(max_length=255)
     action_id: str | None = Field(default=None, max_length=10)
     detail_id: str | None = Field(default=None, max_length=10)
+    #: The filter that removed the last candidate of a create no backend could take (a
+    #: scheduler filter's name, ``cindermesh.db.messages.FILTER_NAMES``), named in the text.
+    filter_name: str | None = Field(default=None, max_length=255)
     created_at: NaiveUTC = Field(default_factory=utcnow, index=True)
     #: Cinder's ``expires_at`` (shown as ``guaranteed_until``).
     expires_at: NaiveUTC | None = None

@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import quota
+from cindermesh.db import placements, quota
 from cindermesh.db.messages import Action, Detail, Field, Resource, record_message
 from cindermesh.db.models import (
     Volume,
@@ -171,7 +171,11 @@ async def give_back_quota(session: AsyncSession, volume_id: str) -> bool:
 
 
 async def _record_failure(
-    session: AsyncSession, volume_id: str, action: Field, detail: Field
+    session: AsyncSession,
+    volume_id: str,
+    action: Field,
+    detail: Field,
+    filter_name: str | None = None,
 ) -> None:
     """Cinder's user message for a create that just ended in ``error``: the project's, under
     the request id the create was accepted with (else the one being served, if any)."""
@@ -194,6 +198,7 @@ async def _record_failure(
         resource_uuid=volume_id,
         resource_type=Resource.VOLUME,
         request_id=request_id or current_request_id() or None,
+        filter_name=filter_name,
     )
 
 
@@ -212,6 +217,7 @@ async def destroy(session: AsyncSession, volume_id: str, expect: Expect) -> bool
     await session.exec(admin)
     attachments = delete(VolumeAttachment).where(col(VolumeAttachment.volume_id) == volume_id)
     await session.exec(attachments)
+    await placements.forget(session, volume_id)
     await session.exec(delete(Volume).where(col(Volume.id) == volume_id))
     return True
 
@@ -276,17 +282,23 @@ async def unplace(
 
 
 async def fail_unplaced(
-    session: AsyncSession, volume_id: str, reason: str, detail: Field = Detail.UNKNOWN_ERROR
+    session: AsyncSession,
+    volume_id: str,
+    reason: str,
+    detail: Field = Detail.UNKNOWN_ERROR,
+    *,
+    filter_name: str | None = None,
 ) -> bool:
     """A volume waiting to be placed -> ``error``, its quota given back and Cinder's message
-    recorded (schedule allocate volume: ``detail``, e.g. ``Detail.NO_BACKEND_AVAILABLE``);
-    False if it no longer waits (someone else has it)."""
+    recorded (schedule allocate volume: ``detail``, e.g. ``Detail.NO_BACKEND_AVAILABLE``,
+    naming ``filter_name``, the filter that removed the last candidate, if one did); False if
+    it no longer waits (someone else has it)."""
     waiting = Expect(status=VolumeStatus.CREATING, host=None, worker=None)
     values = {"status": VolumeStatus.ERROR, "error_reason": reason[:_REASON_MAX], **_let_go()}
     if not await transition(session, volume_id, waiting, **values):
         return False
     await give_back_quota(session, volume_id)
-    await _record_failure(session, volume_id, Action.SCHEDULE_ALLOCATE_VOLUME, detail)
+    await _record_failure(session, volume_id, Action.SCHEDULE_ALLOCATE_VOLUME, detail, filter_name)
     return True
 
 

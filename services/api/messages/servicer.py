@@ -40,7 +40,7 @@ def message_view(ctx: RequestContext, message: Message) -> pb.Message:
     view = pb.Message(
         id=message.id,
         event_id=message.event_id,
-        user_message=user_message_text(message.action_id, message.detail_id),
+        user_message=user_message_text(message.action_id, message.detail_id, message.filter_name),
         message_level=message.message_level,
         created_at=format_time(message.created_at),
         guaranteed_until=format_time(message.expires_at or message.created_at),
