@@ -22,6 +22,8 @@ from cindermesh_pb.api.v1 import (
     info_service_pb2_grpc,
     message_service_pb2,
     message_service_pb2_grpc,
+    placement_service_pb2,
+    placement_service_pb2_grpc,
     qos_service_pb2,
     qos_service_pb2_grpc,
     quota_service_pb2,
@@ -58,6 +60,7 @@ from services.api.info.servicer import InfoServicer
 from services.api.info.versions import VersionServicer
 from services.api.messages.operations import MessageOperations
 from services.api.messages.servicer import MessageServicer
+from services.api.placement.servicer import PlacementServicer
 from services.api.qos.operations import QosOperations
 from services.api.qos.servicer import QosServicer
 from services.api.quotas.quota_sets import QuotaSets
@@ -108,6 +111,7 @@ async def serve(settings: Settings) -> None:
     )
     transfers = TransferServicer(edge, TransferOperations(db, settings.quotas))
     attachments = AttachmentServicer(edge, AttachmentOperations(db, managers))
+    placement = PlacementServicer(edge, db)
 
     snapshot_operations = SnapshotOperations(db, settings.quotas, managers)
     snapshots = SnapshotServicer(edge, snapshot_operations, SnapshotMetadataOperations(db))
@@ -144,6 +148,7 @@ async def serve(settings: Settings) -> None:
             volume_actions, server
         )
         attachment_service_pb2_grpc.add_AttachmentServiceServicer_to_server(attachments, server)
+        placement_service_pb2_grpc.add_PlacementServiceServicer_to_server(placement, server)
 
     service_names = [
         version_service_pb2.DESCRIPTOR.services_by_name["VersionService"].full_name,
@@ -161,6 +166,7 @@ async def serve(settings: Settings) -> None:
         action_service_pb2.DESCRIPTOR.services_by_name["ActionService"].full_name,
         volume_action_service_pb2.DESCRIPTOR.services_by_name["VolumeActionService"].full_name,
         attachment_service_pb2.DESCRIPTOR.services_by_name["AttachmentService"].full_name,
+        placement_service_pb2.DESCRIPTOR.services_by_name["PlacementService"].full_name,
     ]
     server = create_server(
         register,

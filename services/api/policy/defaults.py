@@ -83,6 +83,12 @@ _VOLUMES = (
     RuleDefault(
         "volume:delete_volume_metadata", PROJECT_MEMBER, "DELETE /volumes/{id}/metadata/key"
     ),
+    # A cindermesh extension (docs/placement.md): the owner reads its volume's placement.
+    RuleDefault(
+        "volume_extension:volume_placement:get",
+        PROJECT_READER,
+        "GET /volumes/{id}/placement (cindermesh)",
+    ),
 )
 
 _TYPES = (

@@ -1,0 +1,1 @@
+"""A volume's placement (a cindermesh extension, ``docs/placement.md``): PlacementService."""
