@@ -56,12 +56,15 @@ def create_server(
     return server
 
 
-def insecure_channel(address: str) -> grpc.aio.Channel:
-    """A channel to another cindermesh service, with trace context and request id."""
+def insecure_channel(
+    address: str, options: Sequence[tuple[str, str | int]] = ()
+) -> grpc.aio.Channel:
+    """A channel to another cindermesh service, with trace context and request id;
+    ``options`` are further gRPC channel arguments (e.g. ``grpc.lb_policy_name``)."""
     return grpc.aio.insecure_channel(
         address,
         interceptors=[ClientTracingInterceptor()],  # type: ignore[list-item]
-        options=_CHANNEL_OPTIONS,
+        options=[*_CHANNEL_OPTIONS, *options],
     )
 
 
