@@ -1,7 +1,7 @@
 """The ``cindermesh`` command: the whole product (``up``) or any one piece of it.
 
     cindermesh up                    everything on loopback, in the foreground
-    cindermesh api | scheduler       one gRPC service
+    cindermesh api | scheduler       one gRPC service (scheduler --replica N: replica N)
     cindermesh volume --backend NAME one volume manager
     cindermesh gateway               Envoy alone (config rendered into <data_dir>/envoy.yaml)
     cindermesh trace-sink [--port N] a local OTLP/gRPC receiver writing <data_dir>/traces/
@@ -30,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("up", help="start everything on loopback in the foreground")
     commands.add_parser("api", help="run the api service (VolumeService)")
-    commands.add_parser("scheduler", help="run the scheduler service")
+    scheduler = commands.add_parser("scheduler", help="run the scheduler service")
+    scheduler.add_argument(
+        "--replica", type=int, default=0, help="replica to run, 0-based (default: 0)"
+    )
     volume = commands.add_parser("volume", help="run the volume manager of one backend")
     volume.add_argument("--backend", required=True, help="backend name from the config")
     gateway = commands.add_parser("gateway", help="run Envoy, the REST gateway")
@@ -63,10 +66,10 @@ def _api(settings: Settings) -> int:
     return _run_service("api", serve(settings))
 
 
-def _scheduler(settings: Settings) -> int:
+def _scheduler(settings: Settings, replica: int) -> int:
     from services.scheduler.main import serve
 
-    return _run_service("scheduler", serve(settings))
+    return _run_service("scheduler", serve(settings, replica))
 
 
 def _volume(settings: Settings, backend_name: str) -> int:
@@ -119,7 +122,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "api":
         return _api(settings)
     if command == "scheduler":
-        return _scheduler(settings)
+        return _scheduler(settings, args.replica)
     if command == "volume":
         return _volume(settings, args.backend)
     if command == "gateway":

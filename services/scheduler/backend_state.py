@@ -1,19 +1,23 @@
-"""Pool states kept from the volume managers' capability streams (Cinder's ``HostManager``).
+"""Pool states kept from the volume managers' capability reports (Cinder's ``HostManager``).
 
-Reproduced from Cinder:
+Every scheduler replica watches every volume manager (``backend_watch.py``) and feeds each
+report in here. Reproduced from Cinder:
 
 * one state per pool, ``host@backend#pool``; a backend's report replaces its pools and drops
   the pools it no longer lists ("Removing non-active pool");
-* a report older than the last one accepted from its backend is ignored;
-* after the scheduler consumed capacity from a pool (:func:`consume_from_volume`), the pool's
-  numbers are only overwritten by a report taken at or after that moment; the capabilities
-  (what the filters and ``get_pools`` read) are replaced by every report;
+* a backend is up while its last report is at most ``service_down_time`` seconds old
+  (``service_is_up``); only the pools of backends that are up are candidates and are shown by
+  ``get_pools`` (``_update_backend_state_map`` leaves the others out);
 * the over-subscription ratio is 1.0 for a pool without thin provisioning or with an unbounded
-  capacity (``calculate_max_over_subscription_ratio``);
+  capacity, and is derived from the provisioned and used capacity when it is ``"auto"``
+  (``calculate_max_over_subscription_ratio``);
 * provisioned capacity falls back to allocated capacity when a backend does not report it.
 
-Ours: a backend is known for as long as its stream is open (instead of the services table's
-heartbeat); when the stream that reported it ends, its pools are removed.
+Ours: no clock of another process is read. A report's order is its manager's incarnation and
+sequence (a lower sequence of the same incarnation is stale; another incarnation replaces),
+and its age is measured from its receipt on this process's monotonic clock. When the stream
+that reported a backend ends, its pools are removed at once. What the schedulers have placed
+since a report is not counted here: it is read from the database (``claims.py``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from services.scheduler.capacity import is_unbounded
+from services.scheduler.capacity import AUTO, calculate_max_over_subscription_ratio, is_unbounded
 
 __all__ = [
     "DEFAULT_MAX_OVER_SUBSCRIPTION_RATIO",
@@ -57,6 +62,7 @@ class PoolReport:
     """One pool of a capability report."""
 
     pool_name: str
+    #: ``math.inf``/``math.nan``: Cinder's ``infinite``/``unknown``.
     total_capacity_gb: float
     free_capacity_gb: float
     allocated_capacity_gb: float
@@ -69,6 +75,8 @@ class PoolReport:
     reserved_percentage: int
     #: Further capabilities for volume-type extra specs.
     extra: Mapping[str, str]
+    #: The ratio was reported as Cinder's ``"auto"`` (``max_over_subscription_ratio`` unused).
+    max_over_subscription_ratio_auto: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,20 +86,20 @@ class BackendReport:
     backend: str
     volume_backend_name: str
     availability_zone: str
-    #: gRPC address of the backend's VolumeManager.
+    #: gRPC address of the backend's VolumeManager (the one its report came from).
     address: str
     vendor_name: str
     driver_version: str
     storage_protocol: str
     pools: tuple[PoolReport, ...]
-    #: When the numbers were taken; ``None``: when the scheduler received them.
-    timestamp: dt.datetime | None = None
+    #: The manager process that sent it, and its place among that process's reports.
+    incarnation: str = ""
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
 class PoolState:
-    """What the scheduler believes of one pool: the last accepted report, less what it has
-    consumed since (Cinder's ``PoolState``)."""
+    """What the scheduler believes of one pool: its last report (Cinder's ``PoolState``)."""
 
     backend: str
     pool_name: str
@@ -103,13 +111,15 @@ class PoolState:
     provisioned_capacity_gb: float
     thin_provisioning_support: bool
     thick_provisioning_support: bool
-    #: Effective ratio (1.0 without thin provisioning support).
+    #: Effective ratio (1.0 without thin provisioning support; computed for ``"auto"``).
     max_over_subscription_ratio: float
     reserved_percentage: int
     #: The capabilities as reported (what CapabilitiesFilter matches and get_pools shows).
     capabilities: Mapping[str, CapabilityValue]
-    #: Time of the numbers: the report's, or of the last consumption.
-    updated: dt.datetime
+    #: Volumes on the pool (VolumeNumberWeigher); not reported: the database's count.
+    volume_count: int = 0
+    #: The reported ratio was Cinder's ``"auto"``.
+    max_over_subscription_ratio_auto: bool = False
 
     @property
     def pool_id(self) -> str:
@@ -126,17 +136,29 @@ class PoolView:
 
 
 def _effective_ratio(pool: PoolReport) -> float:
-    if not pool.thin_provisioning_support:
-        return 1.0
-    if is_unbounded(pool.total_capacity_gb) or is_unbounded(pool.free_capacity_gb):
-        return 1.0
-    return pool.max_over_subscription_ratio or DEFAULT_MAX_OVER_SUBSCRIPTION_RATIO
+    """Cinder's ``calculate_max_over_subscription_ratio`` of the reported pool."""
+    return calculate_max_over_subscription_ratio(
+        thin_provisioning_support=pool.thin_provisioning_support,
+        total_capacity_gb=pool.total_capacity_gb,
+        free_capacity_gb=pool.free_capacity_gb,
+        allocated_capacity_gb=pool.allocated_capacity_gb,
+        provisioned_capacity_gb=pool.provisioned_capacity_gb or None,
+        max_over_subscription_ratio=AUTO
+        if pool.max_over_subscription_ratio_auto
+        else pool.max_over_subscription_ratio,
+        global_max_over_subscription_ratio=DEFAULT_MAX_OVER_SUBSCRIPTION_RATIO,
+    )
 
 
 def _capabilities(
-    report: BackendReport, pool: PoolReport, timestamp: dt.datetime
+    report: BackendReport, pool: PoolReport, received: dt.datetime
 ) -> dict[str, CapabilityValue]:
     capabilities: dict[str, CapabilityValue] = dict(pool.extra)
+    ratio: CapabilityValue = (
+        AUTO
+        if pool.max_over_subscription_ratio_auto
+        else pool.max_over_subscription_ratio or DEFAULT_MAX_OVER_SUBSCRIPTION_RATIO
+    )
     capabilities.update(
         volume_backend_name=report.volume_backend_name,
         vendor_name=report.vendor_name,
@@ -149,9 +171,9 @@ def _capabilities(
         reserved_percentage=pool.reserved_percentage,
         thin_provisioning_support=pool.thin_provisioning_support,
         thick_provisioning_support=pool.thick_provisioning_support,
-        max_over_subscription_ratio=pool.max_over_subscription_ratio
-        or DEFAULT_MAX_OVER_SUBSCRIPTION_RATIO,
-        timestamp=timestamp.isoformat(),
+        max_over_subscription_ratio=ratio,
+        # As Cinder's scheduler stamps a report: when it received it (shown, never compared).
+        timestamp=received.isoformat(),
     )
     if pool.provisioned_capacity_gb:
         capabilities["provisioned_capacity_gb"] = pool.provisioned_capacity_gb
@@ -159,20 +181,9 @@ def _capabilities(
 
 
 def pool_state_from_report(
-    report: BackendReport,
-    pool: PoolReport,
-    timestamp: dt.datetime,
-    previous: PoolState | None = None,
+    report: BackendReport, pool: PoolReport, received: dt.datetime
 ) -> PoolState:
-    """The pool's new state; keeps ``previous``'s numbers if it consumed after ``timestamp``."""
-    capabilities = _capabilities(report, pool, timestamp)
-    if previous is not None and previous.updated > timestamp:
-        return dataclasses.replace(
-            previous,
-            availability_zone=report.availability_zone,
-            address=report.address,
-            capabilities=capabilities,
-        )
+    """The pool's state from its report, received at ``received`` (wall clock, for show)."""
     return PoolState(
         backend=report.backend,
         pool_name=pool.pool_name,
@@ -186,70 +197,94 @@ def pool_state_from_report(
         thick_provisioning_support=pool.thick_provisioning_support,
         max_over_subscription_ratio=_effective_ratio(pool),
         reserved_percentage=pool.reserved_percentage,
-        capabilities=capabilities,
-        updated=timestamp,
+        capabilities=_capabilities(report, pool, received),
+        max_over_subscription_ratio_auto=pool.max_over_subscription_ratio_auto,
     )
 
 
-def consume_from_volume(pool: PoolState, size_gb: float, now: dt.datetime | None) -> PoolState:
-    """Cinder's ``consume_from_volume``: allocated and provisioned grow by the size, free
-    shrinks by it (it may go negative; an unbounded free stays as it is). ``now`` (None on
-    a reschedule's give-back, which uses a negative size) becomes the pool's ``updated``."""
+def consume_from_volume(pool: PoolState, size_gb: float) -> PoolState:
+    """Transitional (removed once no caller is left; capacity claims live in the database):
+    allocated and provisioned grow by the size, free shrinks by it."""
     free = pool.free_capacity_gb
     return dataclasses.replace(
         pool,
         allocated_capacity_gb=pool.allocated_capacity_gb + size_gb,
         provisioned_capacity_gb=pool.provisioned_capacity_gb + size_gb,
         free_capacity_gb=free if is_unbounded(free) else free - size_gb,
-        updated=pool.updated if now is None else now,
     )
 
 
 @dataclass
 class _Backend:
     stream: object
-    timestamp: dt.datetime
+    incarnation: str
+    sequence: int
+    #: Monotonic time of the last report accepted.
+    received_at: float
     pool_ids: frozenset[str]
+    #: Its going down was logged (once per silence).
+    down_logged: bool = False
 
 
 class BackendStates:
-    """The pools of every backend with an open capability stream, by ``host@backend#pool``.
+    """The pools of every reporting backend, by ``host@backend#pool``.
 
-    All methods are synchronous: choosing a pool and consuming from it happen without an
-    ``await`` in between, so concurrent schedules in one process never pick from stale numbers.
+    All methods are synchronous, so that a placement reads one consistent view. ``clock`` is
+    monotonic (seconds); ``wall_clock`` only stamps the ``timestamp`` capability.
     """
 
-    def __init__(self, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        service_down_time: float = 60.0,
+        wall_clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._service_down_time = service_down_time
         self._pools: dict[str, PoolState] = {}
         self._backends: dict[str, _Backend] = {}
         #: Set once the first report arrived.
         self.first_report = asyncio.Event()
 
     def update(self, report: BackendReport, stream: object) -> bool:
-        """Takes a report received on ``stream``; False if it was older than the last one."""
-        timestamp = report.timestamp or self._clock()
+        """Takes a report received on ``stream``; False if it was stale (a lower sequence
+        than the last report of the same incarnation)."""
         known = self._backends.get(report.backend)
-        if known is not None and known.timestamp > timestamp:
-            log.debug("Ignoring old capability report from %s", report.backend)
+        if (
+            known is not None
+            and known.incarnation == report.incarnation
+            and report.sequence < known.sequence
+        ):
+            log.debug(
+                "Ignoring old capability report %s of %s (have %s)",
+                report.sequence,
+                report.backend,
+                known.sequence,
+            )
             return False
+        if known is not None and known.incarnation != report.incarnation:
+            log.info("Backend %s restarted (incarnation %s)", report.backend, report.incarnation)
+        received = self._wall_clock()
         pool_ids: set[str] = set()
         for pool in report.pools:
             pool_id = f"{report.backend}#{pool.pool_name}"
-            self._pools[pool_id] = pool_state_from_report(
-                report, pool, timestamp, self._pools.get(pool_id)
-            )
+            self._pools[pool_id] = pool_state_from_report(report, pool, received)
             pool_ids.add(pool_id)
         for gone in (known.pool_ids if known else frozenset()) - pool_ids:
             log.info("Removing non-active pool %s", gone)
             self._pools.pop(gone, None)
-        self._backends[report.backend] = _Backend(stream, timestamp, frozenset(pool_ids))
+        if known is not None and known.down_logged:
+            log.info("volume service is up again. (host: %s)", report.backend)
+        self._backends[report.backend] = _Backend(
+            stream, report.incarnation, report.sequence, self._clock(), frozenset(pool_ids)
+        )
         self.first_report.set()
         return True
 
     def remove(self, backend: str, stream: object) -> None:
-        """Forgets ``backend`` if ``stream`` is the one that reported it last (a manager that
-        reconnected before its old stream ended keeps its pools)."""
+        """Forgets ``backend`` if ``stream`` is the one that reported it last (a stream that
+        replaced another before the old one ended keeps its pools)."""
         known = self._backends.get(backend)
         if known is None or known.stream is not stream:
             return
@@ -258,24 +293,47 @@ class BackendStates:
         for pool_id in known.pool_ids:
             self._pools.pop(pool_id, None)
 
+    def is_up(self, backend: str) -> bool:
+        """Cinder's ``service_is_up``: its last report is at most ``service_down_time`` old."""
+        known = self._backends.get(backend)
+        if known is None:
+            return False
+        up = self._clock() - known.received_at <= self._service_down_time
+        if not up and not known.down_logged:
+            known.down_logged = True
+            log.warning("volume service is down. (host: %s)", backend)
+        return up
+
+    def backends(self) -> list[str]:
+        """Every backend with pools kept, up or down."""
+        return list(self._backends)
+
     def pools(self) -> list[PoolState]:
-        """Every pool, in the order their backends first reported."""
-        return list(self._pools.values())
+        """The pools of the backends that are up, in the order their backends first reported."""
+        up: dict[str, bool] = {}
+        found = []
+        for pool in self._pools.values():
+            if pool.backend not in up:
+                up[pool.backend] = self.is_up(pool.backend)
+            if up[pool.backend]:
+                found.append(pool)
+        return found
 
     def pool(self, pool_id: str) -> PoolState | None:
-        return self._pools.get(pool_id)
+        """The pool if its backend is up."""
+        pool = self._pools.get(pool_id)
+        if pool is None or not self.is_up(pool.backend):
+            return None
+        return pool
 
     def consume(self, pool_id: str, size_gb: float, *, update_time: bool = True) -> bool:
-        """Consumes ``size_gb`` (negative: gives it back) from a pool; False if it is gone."""
+        """Transitional, see :func:`consume_from_volume`; the next report overwrites it."""
         pool = self._pools.get(pool_id)
         if pool is None:
             return False
-        self._pools[pool_id] = consume_from_volume(
-            pool, size_gb, self._clock() if update_time else None
-        )
-        log.debug("Consumed %s GB from backend: %s", size_gb, self._pools[pool_id])
+        self._pools[pool_id] = consume_from_volume(pool, size_gb)
         return True
 
     def pool_views(self) -> list[PoolView]:
-        """The pools for ``get_pools``, with the reported (not the consumed) numbers."""
-        return [PoolView(p.pool_id, dict(p.capabilities)) for p in self._pools.values()]
+        """The pools for ``get_pools`` (the backends that are up), as reported."""
+        return [PoolView(p.pool_id, dict(p.capabilities)) for p in self.pools()]

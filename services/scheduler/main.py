@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
 import grpc
@@ -13,6 +14,7 @@ from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from services.scheduler.backend_state import BackendStates
+from services.scheduler.backend_watch import BackendWatcher
 from services.scheduler.manager_client import GrpcVolumeManagers
 from services.scheduler.scheduling import Scheduler, SchedulerConfig
 from services.scheduler.servicer import SchedulerServicer
@@ -35,15 +37,28 @@ def _config(settings: Settings) -> SchedulerConfig:
     )
 
 
-async def serve(settings: Settings) -> None:
-    """Runs the scheduler on ``settings.scheduler.host:port`` until SIGTERM or SIGINT."""
+def _address(settings: Settings, replica: int) -> str:
+    if not 0 <= replica < settings.scheduler.replicas:
+        raise SystemExit(
+            f"scheduler replica {replica} is not configured "
+            f"(replicas = {settings.scheduler.replicas}: 0 to {settings.scheduler.replicas - 1})"
+        )
+    return settings.scheduler.address(replica)
+
+
+async def serve(settings: Settings, replica: int = 0) -> None:
+    """Runs scheduler replica ``replica`` on ``settings.scheduler.address(replica)`` until
+    SIGTERM or SIGINT."""
+    address = _address(settings, replica)
     config = _config(settings)
     provider = setup_tracing(SERVICE_NAME, settings.data_dir)
     setup_logging(SERVICE_NAME)
     db = open_database(settings)
     await db.create_schema()
     managers = GrpcVolumeManagers()
-    scheduler = Scheduler(BackendStates(), db, managers, config)
+    states = BackendStates(service_down_time=settings.scheduler.service_down_time)
+    watcher = BackendWatcher(states, db, settings.scheduler)
+    scheduler = Scheduler(states, db, managers, config)
     sweep = Sweep(scheduler, db, settings.work)
     service_name = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
 
@@ -51,20 +66,26 @@ async def serve(settings: Settings) -> None:
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(scheduler), server)
 
     server = create_server(register, [service_name])
+    watcher.start()
     sweep.start()
 
     async def on_stop() -> None:
         await sweep.stop()
+        await watcher.stop()
         await scheduler.close()
         await managers.close()
         await db.close()
 
     try:
-        address = f"{settings.scheduler.host}:{settings.scheduler.port}"
         await serve_until_signal(server, address, on_stop)
     finally:
         provider.shutdown()
 
 
-def main() -> None:
-    asyncio.run(serve(load_settings()))
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.scheduler", description=__doc__)
+    parser.add_argument(
+        "--replica", type=int, default=0, help="replica to run, 0-based (default: 0)"
+    )
+    args = parser.parse_args(argv)
+    asyncio.run(serve(load_settings(), args.replica))

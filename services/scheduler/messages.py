@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping
 
@@ -11,10 +10,12 @@ from google.protobuf import struct_pb2
 from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from cindermesh_pb.volume.v1 import volume_manager_pb2
 from services.scheduler.backend_state import BackendReport, CapabilityValue, PoolReport, PoolView
+from services.scheduler.capacity import cinder_capacity
 from services.scheduler.spec import RetryState, ScheduleRequest, VolumeSpec, VolumeTypeSpec
 
 __all__ = [
     "backend_report_from_pb",
+    "capacity_from_pb",
     "manager_request_to_pb",
     "pool_view_to_pb",
     "schedule_request_from_pb",
@@ -63,35 +64,49 @@ def schedule_request_from_pb(request: scheduler_pb2.ScheduleVolumeRequest) -> Sc
     )
 
 
-def _pool_from_pb(pool: scheduler_pb2.PoolCapabilities) -> PoolReport:
+def capacity_from_pb(capacity: volume_manager_pb2.Capacity) -> float:
+    """GiB; Cinder's ``infinite`` is ``math.inf``, ``unknown`` (or an unspecified unbounded
+    value) ``math.nan``, as ``capacity.is_unbounded`` reads them; unset is 0 (Cinder's default
+    for a capacity a driver leaves out)."""
+    kind = capacity.WhichOneof("value")
+    if kind == "gb":
+        return capacity.gb
+    if kind == "unbounded":
+        return math.inf if capacity.unbounded == volume_manager_pb2.INFINITE else math.nan
+    return 0.0
+
+
+def _pool_from_pb(pool: volume_manager_pb2.PoolCapabilities) -> PoolReport:
     return PoolReport(
         pool_name=pool.pool_name,
-        total_capacity_gb=pool.total_capacity_gb,
-        free_capacity_gb=pool.free_capacity_gb,
+        total_capacity_gb=capacity_from_pb(pool.total_capacity_gb),
+        free_capacity_gb=capacity_from_pb(pool.free_capacity_gb),
         allocated_capacity_gb=pool.allocated_capacity_gb,
         provisioned_capacity_gb=pool.provisioned_capacity_gb,
         thin_provisioning_support=pool.thin_provisioning_support,
         thick_provisioning_support=pool.thick_provisioning_support,
         max_over_subscription_ratio=pool.max_over_subscription_ratio,
+        max_over_subscription_ratio_auto=pool.max_over_subscription_ratio_auto,
         reserved_percentage=pool.reserved_percentage,
         extra=dict(pool.extra),
     )
 
 
-def backend_report_from_pb(report: scheduler_pb2.CapabilityReport) -> BackendReport:
-    timestamp = None
-    if report.HasField("generated_at"):
-        timestamp = report.generated_at.ToDatetime(tzinfo=dt.UTC)
+def backend_report_from_pb(
+    report: volume_manager_pb2.CapabilityReport, address: str
+) -> BackendReport:
+    """A report received from the VolumeManager at ``address``."""
     return BackendReport(
         backend=report.backend,
         volume_backend_name=report.volume_backend_name,
         availability_zone=report.availability_zone,
-        address=report.address,
+        address=address,
         vendor_name=report.vendor_name,
         driver_version=report.driver_version,
         storage_protocol=report.storage_protocol,
         pools=tuple(_pool_from_pb(p) for p in report.pools),
-        timestamp=timestamp,
+        incarnation=report.manager_incarnation,
+        sequence=report.sequence,
     )
 
 
@@ -122,10 +137,8 @@ def manager_request_to_pb(
 
 def _capability_value(value: CapabilityValue | None) -> CapabilityValue | None:
     """A JSON value as Cinder shows it: an unbounded capacity is ``infinite``/``unknown``."""
-    if isinstance(value, float) and math.isinf(value):
-        return "infinite"
-    if isinstance(value, float) and math.isnan(value):
-        return "unknown"
+    if isinstance(value, float):
+        return cinder_capacity(value)
     return value
 
 

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import grpc
 
 from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
-from services.scheduler.messages import (
-    backend_report_from_pb,
-    pool_view_to_pb,
-    schedule_request_from_pb,
-)
+from services.scheduler.messages import pool_view_to_pb, schedule_request_from_pb
 from services.scheduler.scheduling import Scheduler
 
 __all__ = ["SchedulerServicer"]
@@ -48,29 +43,6 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self._scheduler.submit(schedule_request_from_pb(request))
         return scheduler_pb2.ScheduleVolumeResponse()
 
-    async def ReportCapabilities(
-        self,
-        request_iterator: AsyncIterator[scheduler_pb2.CapabilityReport],
-        context: grpc.aio.ServicerContext[
-            scheduler_pb2.CapabilityReport, scheduler_pb2.ReportCapabilitiesResponse
-        ],
-    ) -> scheduler_pb2.ReportCapabilitiesResponse:
-        """Keeps the stream's backends until the stream ends (or breaks)."""
-        stream = object()
-        backends: set[str] = set()
-        states = self._scheduler.states
-        try:
-            async for report in request_iterator:
-                if not report.backend:
-                    continue
-                backends.add(report.backend)
-                states.update(backend_report_from_pb(report), stream)
-        finally:
-            for backend in backends:
-                states.remove(backend, stream)
-            log.info("capability stream of %s ended", ", ".join(sorted(backends)) or "-")
-        return scheduler_pb2.ReportCapabilitiesResponse()
-
     async def GetPools(
         self,
         request: scheduler_pb2.GetPoolsRequest,
@@ -78,6 +50,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             scheduler_pb2.GetPoolsRequest, scheduler_pb2.GetPoolsResponse
         ],
     ) -> scheduler_pb2.GetPoolsResponse:
-        """The pools of the backends whose capability streams are open, as last reported."""
+        """The pools of the backends that are up (watched, and reported within
+        ``service_down_time``), as last reported."""
         views = self._scheduler.states.pool_views()
         return scheduler_pb2.GetPoolsResponse(pools=[pool_view_to_pb(v) for v in views])

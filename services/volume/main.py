@@ -22,8 +22,8 @@ from services.volume.domain import backend_host
 from services.volume.drivers import BlockStorageDriver, create_driver
 from services.volume.manager import Manager, ManagerTiming, new_worker_id
 from services.volume.registration import ServiceRegistration
-from services.volume.reporter import CapabilityReporter
-from services.volume.scheduler_client import SchedulerClient
+from services.volume.reporter import CapabilityPublisher
+from services.volume.scheduler_client import CHANNEL_OPTIONS, SchedulerClient
 from services.volume.servicer import SERVICE_NAME, VolumeManagerServicer
 from services.volume.snapshot_flows import SnapshotServices
 
@@ -55,14 +55,15 @@ async def serve(settings: Settings, backend_name: str) -> None:
     setup_logging(SERVICE)
     db = open_database(settings)
     driver = create_driver(settings, backend)
-    channel = insecure_channel(f"{settings.scheduler.host}:{settings.scheduler.port}")
+    # Reschedules only; every scheduler replica, round robin over those that are up.
+    channel = insecure_channel(settings.scheduler.grpc_target, CHANNEL_OPTIONS)
     try:
         await _create_schema(db)
         await driver.do_setup()
         registration = ServiceRegistration(db, settings, backend)
         service_uuid = await registration.register()
         scheduler = SchedulerClient(channel)
-        reporter = CapabilityReporter(settings, backend, driver, scheduler)
+        publisher = CapabilityPublisher(settings, backend, driver)
         host = backend_host(settings.host_name, backend.name)
         worker = new_worker_id(host)
         manager = Manager(
@@ -74,7 +75,7 @@ async def serve(settings: Settings, backend_name: str) -> None:
                 service_uuid=service_uuid,
             ),
             host,
-            on_capacity_change=reporter.request_report,
+            on_capacity_change=publisher.request_report,
             timing=ManagerTiming(
                 lease=settings.work.manager_lease, sweep_interval=settings.work.sweep_interval
             ),
@@ -85,12 +86,12 @@ async def serve(settings: Settings, backend_name: str) -> None:
 
         def register(server: grpc.aio.Server) -> None:
             volume_manager_pb2_grpc.add_VolumeManagerServicer_to_server(
-                VolumeManagerServicer(manager), server
+                VolumeManagerServicer(manager, publisher), server
             )
 
         server = create_server(register, [SERVICE_NAME])
         registration.start()
-        reporter.start()
+        publisher.start()
         # Recovery needs the storage (it lists the images); a driver whose storage is down at
         # start reports the backend down meanwhile, and recovery runs once it is back.
         recovering = asyncio.create_task(_recover_when_up(driver, manager), name="recover")
@@ -99,10 +100,16 @@ async def serve(settings: Settings, backend_name: str) -> None:
             recovering.cancel()
             await asyncio.gather(recovering, return_exceptions=True)
             await manager.stop(STOP_GRACE)
-            await reporter.stop()
+            # Ends the schedulers' watches cleanly: they drop this backend at once.
+            await publisher.stop()
             await registration.stop()
 
-        log.info("volume manager for %s (%s)", backend.name, backend.driver.value)
+        log.info(
+            "volume manager for %s (%s), incarnation %s",
+            backend.name,
+            backend.driver.value,
+            publisher.incarnation,
+        )
         await serve_until_signal(server, backend.address, on_stop)
     finally:
         await channel.close(grace=None)

@@ -1,4 +1,8 @@
-"""The calls this service makes to the scheduler, one thin method each."""
+"""The call this service makes to the schedulers: the reschedule (``Scheduler.CreateVolume``).
+
+The channel names every scheduler replica (``SchedulerSettings.grpc_target``) with gRPC's
+``round_robin`` policy (:data:`CHANNEL_OPTIONS`), so that a reschedule reaches a replica that
+is up. Capabilities do not go this way: the schedulers watch them (``reporter.py``)."""
 
 from __future__ import annotations
 
@@ -7,14 +11,12 @@ import grpc
 from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from services.volume.domain import CreateRequest, RetryState
 
-__all__ = ["RPC_TIMEOUT", "ReportStream", "SchedulerClient", "to_volume_spec"]
+__all__ = ["CHANNEL_OPTIONS", "RPC_TIMEOUT", "SchedulerClient", "to_volume_spec"]
 
 #: Seconds a reschedule may take to be accepted.
 RPC_TIMEOUT = 10.0
-
-ReportStream = grpc.aio.StreamUnaryCall[
-    scheduler_pb2.CapabilityReport, scheduler_pb2.ReportCapabilitiesResponse
-]
+#: The channel's options: each call goes to the next replica that is up.
+CHANNEL_OPTIONS: tuple[tuple[str, str], ...] = (("grpc.lb_policy_name", "round_robin"),)
 
 
 def to_volume_spec(request: CreateRequest) -> scheduler_pb2.VolumeSpec:
@@ -52,8 +54,3 @@ class SchedulerClient:
             ),
             timeout=RPC_TIMEOUT,
         )
-
-    def report_stream(self) -> ReportStream:
-        """Opens a ReportCapabilities stream; write reports to it, ``done_writing`` to end."""
-        stream: ReportStream = self._stub.ReportCapabilities(None)
-        return stream

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import grpc
 from google.protobuf import struct_pb2
 from google.protobuf.json_format import MessageToDict, ParseDict
@@ -20,6 +23,7 @@ from services.volume.errors import (
     WrongBackend,
 )
 from services.volume.manager import Manager
+from services.volume.reporter import CapabilityPublisher
 
 __all__ = ["SERVICE_NAME", "VolumeManagerServicer", "create_request_from_proto"]
 
@@ -91,8 +95,9 @@ def create_request_from_proto(
 
 
 class VolumeManagerServicer(volume_manager_pb2_grpc.VolumeManagerServicer):
-    def __init__(self, manager: Manager) -> None:
+    def __init__(self, manager: Manager, capabilities: CapabilityPublisher | None = None) -> None:
         self._manager = manager
+        self._capabilities = capabilities
 
     async def CreateVolume(
         self, request: volume_manager_pb2.ManagerCreateVolumeRequest, context: Context
@@ -205,3 +210,13 @@ class VolumeManagerServicer(volume_manager_pb2_grpc.VolumeManagerServicer):
         except VolumeManagerError as error:
             await context.abort(_status_of(error), error.message)
         return volume_manager_pb2.ManagerTerminateConnectionResponse()
+
+    async def WatchCapabilities(
+        self, request: volume_manager_pb2.WatchCapabilitiesRequest, context: Context
+    ) -> AsyncIterator[volume_manager_pb2.CapabilityReport]:
+        """The publisher's reports, until the watcher hangs up or the manager stops."""
+        if self._capabilities is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "WatchCapabilities")
+        async with contextlib.aclosing(self._capabilities.watch()) as reports:
+            async for report in reports:
+                yield report

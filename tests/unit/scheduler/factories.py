@@ -24,7 +24,6 @@ _POOL = PoolState(
     max_over_subscription_ratio=1.0,
     reserved_percentage=0,
     capabilities={},
-    updated=T0,
 )
 
 

@@ -1,4 +1,5 @@
-"""GetPools: the live backend states as Cinder's get_pools shows them, over real gRPC."""
+"""GetPools: the pools of the backends that are up, as Cinder's get_pools shows them, over
+real gRPC."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from services.scheduler.messages import pool_view_to_pb
 from services.scheduler.scheduling import Scheduler, SchedulerConfig
 from services.scheduler.servicer import SchedulerServicer
 
-from .factories import T0, backend_report, pool_report
+from .factories import backend_report, pool_report
 
 
 def test_capabilities_as_cinder_shows_them() -> None:
@@ -42,8 +43,9 @@ def test_capabilities_as_cinder_shows_them() -> None:
     assert capabilities["reserved_percentage"] == 0
 
 
-async def test_get_pools_lists_live_backends(db: Database) -> None:
-    states = BackendStates()
+async def test_get_pools_lists_the_backends_that_are_up(db: Database) -> None:
+    clock = [0.0]
+    states = BackendStates(lambda: clock[0], service_down_time=60.0)
     scheduler = Scheduler(states, db, GrpcVolumeManagers(), SchedulerConfig())
     server = grpc.aio.server()
     scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(scheduler), server)
@@ -54,14 +56,16 @@ async def test_get_pools_lists_live_backends(db: Database) -> None:
     try:
         assert list((await stub.GetPools(scheduler_pb2.GetPoolsRequest())).pools) == []
         stream = object()
-        states.update(backend_report(timestamp=T0), stream)
-        states.update(backend_report(backend="node2@file-2", timestamp=T0), stream)
+        states.update(backend_report(), stream)
+        states.update(backend_report(backend="node2@file-2"), stream)
         pools = (await stub.GetPools(scheduler_pb2.GetPoolsRequest())).pools
         assert [p.name for p in pools] == ["node1@file-1#pool1", "node2@file-2#pool1"]
         assert pools[0].capabilities.fields["allocated_capacity_gb"].number_value == 0
         states.remove("node1@file-1", stream)
         pools = (await stub.GetPools(scheduler_pb2.GetPoolsRequest())).pools
         assert [p.name for p in pools] == ["node2@file-2#pool1"]
+        clock[0] = 61.0  # silent for longer than service_down_time: down, not shown
+        assert list((await stub.GetPools(scheduler_pb2.GetPoolsRequest())).pools) == []
     finally:
         await channel.close()
         await server.stop(None)

@@ -1,5 +1,5 @@
-"""The Scheduler service over real gRPC: a capability stream, a fake volume manager server,
-a real SQLite database."""
+"""The Scheduler service over real gRPC: a fake volume manager server whose capabilities the
+scheduler watches (found in the services table), a real SQLite database."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import grpc
 import pytest
 
 from cindermesh.db.engine import Database
-from cindermesh.db.models import VolumeStatus
+from cindermesh.db.models import Service, VolumeStatus
+from cindermesh.settings import SchedulerSettings
 from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
 from cindermesh_pb.volume.v1 import volume_manager_pb2, volume_manager_pb2_grpc
 from services.scheduler.backend_state import BackendStates
+from services.scheduler.backend_watch import BackendWatcher
 from services.scheduler.manager_client import GrpcVolumeManagers
 from services.scheduler.scheduling import Scheduler, SchedulerConfig
 from services.scheduler.servicer import SchedulerServicer
@@ -29,17 +31,24 @@ from .conftest import (
     update_row,
     usages,
 )
+from .factories import backend_report
 
 POOL_ID = "node1@file-1#pool1"
 
 
 class FakeVolumeManager(volume_manager_pb2_grpc.VolumeManagerServicer):
-    """Records what it was asked to create; answers ``refuse`` (a status code) if set."""
+    """Records what it was asked to create; answers ``refuse`` (a status code) if set; its
+    capability watch sends one report and stays open until ``hang_up`` is set."""
 
     def __init__(self) -> None:
         self.created: list[volume_manager_pb2.ManagerCreateVolumeRequest] = []
         self.called = asyncio.Event()
         self.refuse: grpc.StatusCode | None = None
+        self.hang_up = asyncio.Event()
+
+    async def WatchCapabilities(self, request, context):  # type: ignore[no-untyped-def]
+        yield _report()
+        await self.hang_up.wait()
 
     async def CreateVolume(self, request, context):  # type: ignore[no-untyped-def]
         self.created.append(request)
@@ -58,6 +67,7 @@ class Harness:
     scheduler: Scheduler
     manager: FakeVolumeManager
     manager_address: str
+    watcher: BackendWatcher
 
 
 async def _server(register: Callable[[grpc.aio.Server], None]) -> tuple[grpc.aio.Server, str]:
@@ -80,14 +90,19 @@ async def harness(db: Database, config: SchedulerConfig) -> AsyncIterator[Harnes
         lambda s: volume_manager_pb2_grpc.add_VolumeManagerServicer_to_server(manager, s)
     )
     managers = GrpcVolumeManagers(timeout=5.0)
-    scheduler = Scheduler(BackendStates(), db, managers, config)
+    states = BackendStates()
+    scheduler = Scheduler(states, db, managers, config)
+    watcher = BackendWatcher(states, db, SchedulerSettings(discovery_interval=0.05))
     server, address = await _server(
         lambda s: scheduler_pb2_grpc.add_SchedulerServicer_to_server(
             SchedulerServicer(scheduler), s
         )
     )
     channel = grpc.aio.insecure_channel(address)
-    yield Harness(scheduler_pb2_grpc.SchedulerStub(channel), scheduler, manager, manager_address)
+    yield Harness(
+        scheduler_pb2_grpc.SchedulerStub(channel), scheduler, manager, manager_address, watcher
+    )
+    await watcher.stop()
     await scheduler.close()
     await managers.close()
     await channel.close()
@@ -95,22 +110,33 @@ async def harness(db: Database, config: SchedulerConfig) -> AsyncIterator[Harnes
     await manager_server.stop(None)
 
 
-def _report(address: str) -> scheduler_pb2.CapabilityReport:
-    return scheduler_pb2.CapabilityReport(
+def _report() -> volume_manager_pb2.CapabilityReport:
+    return volume_manager_pb2.CapabilityReport(
         backend="node1@file-1",
         volume_backend_name="file-1",
         availability_zone="nova",
-        address=address,
         pools=[
-            scheduler_pb2.PoolCapabilities(
+            volume_manager_pb2.PoolCapabilities(
                 pool_name="pool1",
-                total_capacity_gb=100,
-                free_capacity_gb=100,
+                total_capacity_gb=volume_manager_pb2.Capacity(gb=100),
+                free_capacity_gb=volume_manager_pb2.Capacity(gb=100),
                 thin_provisioning_support=True,
                 max_over_subscription_ratio=20,
             )
         ],
+        manager_incarnation="incarnation-1",
+        sequence=1,
     )
+
+
+async def _watch(harness: Harness, db: Database, address: str) -> None:
+    """Points the backend's services row at ``address`` and watches it until it reported."""
+    async with db.session() as session:
+        row = await session.get(Service, "node1@file-1")
+        assert row is not None
+        row.address = address
+    harness.watcher.start()
+    await _until(lambda: harness.scheduler.states.pool(POOL_ID) is not None)
 
 
 def _create(volume_id: str, size: int = 10) -> scheduler_pb2.ScheduleVolumeRequest:
@@ -132,9 +158,9 @@ async def _until(condition: Callable[[], bool]) -> None:
 
 
 async def test_reported_backend_gets_the_volume(harness: Harness, db: Database) -> None:
-    stream = harness.stub.ReportCapabilities()
-    await stream.write(_report(harness.manager_address))
-    await _until(lambda: harness.scheduler.states.pool(POOL_ID) is not None)
+    await _watch(harness, db, harness.manager_address)
+    state = harness.scheduler.states.pool(POOL_ID)
+    assert state is not None and state.address == harness.manager_address
     await add_volume(db, "vol-1")
 
     await harness.stub.CreateVolume(_create("vol-1"))
@@ -146,11 +172,8 @@ async def test_reported_backend_gets_the_volume(harness: Harness, db: Database) 
     assert (sent.retry.num_attempts, list(sent.retry.hosts)) == (0, [])
     row = await get_volume(db, "vol-1")
     assert (row.host, row.service_uuid, row.status) == (POOL_ID, SERVICE_UUID, "creating")
-    state = harness.scheduler.states.pool(POOL_ID)
-    assert state is not None and state.free_capacity_gb == 90
 
-    await stream.done_writing()
-    await stream
+    harness.manager.hang_up.set()  # the watch ends: the backend is gone
     await _until(lambda: harness.scheduler.states.pools() == [])
 
 
@@ -190,9 +213,8 @@ async def test_no_backend_defers_the_volume_then_errors_it_and_gives_quota_back_
 async def test_unreachable_manager_is_retried_then_the_volume_errors_and_frees_capacity(
     harness: Harness, db: Database
 ) -> None:
-    stream = harness.stub.ReportCapabilities()
-    await stream.write(_report("127.0.0.1:1"))
-    await _until(lambda: harness.scheduler.states.pool(POOL_ID) is not None)
+    # Reported, then unreachable for the hand-off.
+    harness.scheduler.states.update(backend_report(address="127.0.0.1:1"), object())
     await add_volume(db, "vol-3")
 
     await harness.stub.CreateVolume(_create("vol-3"))
@@ -208,17 +230,11 @@ async def test_unreachable_manager_is_retried_then_the_volume_errors_and_frees_c
         "No valid backend was found. Exceeded max scheduling attempts 3 for resource vol-3"
     )
     assert await usages(db) == released_once()
-    state = harness.scheduler.states.pool(POOL_ID)
-    assert state is not None and state.free_capacity_gb == 100
-    await stream.done_writing()
-    await stream
 
 
 async def test_refusing_manager_leaves_the_row_as_it_is(harness: Harness, db: Database) -> None:
     harness.manager.refuse = grpc.StatusCode.FAILED_PRECONDITION
-    stream = harness.stub.ReportCapabilities()
-    await stream.write(_report(harness.manager_address))
-    await _until(lambda: harness.scheduler.states.pool(POOL_ID) is not None)
+    await _watch(harness, db, harness.manager_address)
     await add_volume(db, "vol-4")
 
     await harness.stub.CreateVolume(_create("vol-4"))
@@ -228,8 +244,6 @@ async def test_refusing_manager_leaves_the_row_as_it_is(harness: Harness, db: Da
     row = await get_volume(db, "vol-4")
     assert (row.status, row.host, row.schedule_attempts) == (VolumeStatus.CREATING, POOL_ID, 0)
     assert (row.error_reason, row.quota_held) == (None, True)
-    await stream.done_writing()
-    await stream
 
 
 @pytest.mark.parametrize(

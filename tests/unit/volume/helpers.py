@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,27 +97,12 @@ class FakeDriver:
 @dataclass
 class FakeScheduler(scheduler_pb2_grpc.SchedulerServicer):
     creates: list[scheduler_pb2.ScheduleVolumeRequest] = field(default_factory=list)
-    reports: list[scheduler_pb2.CapabilityReport] = field(default_factory=list)
-    reported: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def CreateVolume(
         self, request: scheduler_pb2.ScheduleVolumeRequest, context: object
     ) -> scheduler_pb2.ScheduleVolumeResponse:
         self.creates.append(request)
         return scheduler_pb2.ScheduleVolumeResponse()
-
-    async def ReportCapabilities(
-        self, requests: AsyncIterator[scheduler_pb2.CapabilityReport], context: object
-    ) -> scheduler_pb2.ReportCapabilitiesResponse:
-        async for report in requests:
-            self.reports.append(report)
-            self.reported.set()
-        return scheduler_pb2.ReportCapabilitiesResponse()
-
-    async def next_report(self, timeout: float = 5.0) -> scheduler_pb2.CapabilityReport:
-        await asyncio.wait_for(self.reported.wait(), timeout)
-        self.reported.clear()
-        return self.reports[-1]
 
 
 async def start_fake_scheduler(

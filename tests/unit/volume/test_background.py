@@ -1,19 +1,15 @@
-"""Registration, the capability stream and start-up recovery."""
+"""Registration and start-up recovery (the capability reports: ``test_reporter.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Service, VolumeStatus
-from cindermesh.grpc_server import insecure_channel
 from cindermesh.settings import Settings
 from services.volume.create_flow import FlowServices
 from services.volume.manager import Manager
 from services.volume.registration import ServiceRegistration
-from services.volume.reporter import CapabilityReporter
-from services.volume.scheduler_client import SchedulerClient
 
 from .helpers import (
     BACKEND,
@@ -25,7 +21,6 @@ from .helpers import (
     add_volume,
     later,
     reload,
-    start_fake_scheduler,
     usage,
 )
 
@@ -42,53 +37,6 @@ async def test_registration_upserts_and_heartbeats(db: Database, settings: Setti
     async with db.session() as session:
         again = await session.get(Service, f"{HOST_NAME}@{BACKEND}", populate_existing=True)
     assert again is not None and again.updated_at > first.updated_at
-
-
-async def test_reports_at_once_on_request_and_periodically(
-    settings: Settings,
-    scheduler: tuple[FakeScheduler, int],
-    scheduler_client: SchedulerClient,
-    driver: FakeDriver,
-) -> None:
-    fake, _ = scheduler
-    reporter = CapabilityReporter(settings, settings.backend(BACKEND), driver, scheduler_client)
-    reporter.start()
-    try:
-        first = await fake.next_report()
-        assert first.backend == f"{HOST_NAME}@{BACKEND}"
-        assert [p.pool_name for p in first.pools] == [BACKEND]
-        assert first.pools[0].allocated_capacity_gb == 0
-        assert first.generated_at.seconds > 0
-        driver.volumes["v"] = 7
-        reporter.request_report()
-        report = await fake.next_report(timeout=1.0)
-        assert report.pools[0].allocated_capacity_gb == 7
-        await fake.next_report(timeout=1.0)  # report_interval is 0.2 s
-    finally:
-        await reporter.stop()
-
-
-async def test_reporter_reconnects_when_the_scheduler_comes_back(
-    tmp_path: Path, settings: Settings, driver: FakeDriver
-) -> None:
-    server, fake, port = await start_fake_scheduler()
-    await server.stop(None)  # the scheduler is down
-    channel = insecure_channel(f"127.0.0.1:{port}")
-    reporter = CapabilityReporter(
-        settings, settings.backend(BACKEND), driver, SchedulerClient(channel)
-    )
-    reporter.start()
-    try:
-        await asyncio.sleep(0.5)
-        server, fake, _ = await start_fake_scheduler(port)
-        await fake.next_report(timeout=10.0)
-        await server.stop(None)  # a restart
-        server, fake, _ = await start_fake_scheduler(port)
-        await fake.next_report(timeout=10.0)
-        await server.stop(None)
-    finally:
-        await reporter.stop()
-        await channel.close(None)
 
 
 async def test_recovery_finishes_creates_and_deletes(

@@ -1,5 +1,5 @@
 from services.fake import serve as _serve
 
 
-async def serve(settings):  # type: ignore[no-untyped-def]
-    await _serve(f"{settings.scheduler.host}:{settings.scheduler.port}")
+async def serve(settings, replica=0):  # type: ignore[no-untyped-def]
+    await _serve(settings.scheduler.address(replica))
