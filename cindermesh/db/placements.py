@@ -1,5 +1,5 @@
 """A volume's placement attempts (``volume_placements``): what the scheduler decided for each
-(``services.scheduler.decision.PlacementAttempt``), kept with the volume for
+(``cindermesh.placement.PlacementAttempt``), kept with the volume for
 ``GET /v3/{project_id}/volumes/{volume_id}/placement``.
 
 The scheduler calls :func:`record` in its own placement transaction, the one that writes the
@@ -17,7 +17,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cindermesh.db.models import VolumePlacement, utcnow
-from services.scheduler.decision import PlacementAttempt, from_json, to_json
+from cindermesh.placement import PlacementAttempt, from_json, to_json
 
 __all__ = ["KEPT_ATTEMPTS", "attempts_of", "forget", "record"]
 

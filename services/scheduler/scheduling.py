@@ -5,25 +5,29 @@
 ``ExtractSchedulerSpec``
     Builds the filter request from the spec and counts the attempt (Cinder's
     ``_populate_retry``): attempt = attempts so far + 1; beyond ``scheduler_max_attempts``
-    the volume cannot be placed (the one place where that rule lives). On a reschedule the
-    capacity consumed on the last tried pool is given back first. Undo: the volume goes to
-    ``error`` with the reason and gives its quota back once (this undo runs whatever step
-    failed), except when placement is only deferred (no backend has reported yet, or the
-    database failed): the row then stays waiting, and the sweep tries again until
+    the volume cannot be placed (the one place where that rule lives). The scheduler hints'
+    volumes (``same_host``/``different_host``) are read for their hosts. Undo: the volume goes
+    to ``error`` with the reason, gives its quota back once and gets Cinder's user message,
+    naming the filter that removed the last candidate (this undo runs whatever step failed),
+    except when placement is only deferred (no backend has reported yet, or the database
+    failed): the row then stays waiting, and the sweep tries again until
     ``placement_timeout`` has passed since the volume was accepted or last handed back.
 ``ScheduleCreateVolume``
     Leaves out the pools of disabled (or frozen) backends (``disabled.DisabledBackends``, read
     at most every ``disabled_refresh`` seconds; Cinder's scheduler ignores disabled services,
-    so a volume with only those left has no valid backend), filters
+    so a volume with only those left has no valid backend), adds the capacity the volume rows
+    claim (``claims``: every replica reads the same rows), filters
     (``scheduler.filter.<Name>`` spans), prefers pools not tried before, weighs
-    (``scheduler.weigher.CapacityWeigher``), takes the top pool, consumes the volume's size
-    from it, records the host and the hand-off deadline on the row (a conditional write: a
-    volume another scheduler placed first is left to it) and hands the volume to the pool's
-    volume manager, retrying with backoff while the manager is unreachable, until the
-    deadline or, sooner, as soon as the backend stopped reporting while another pool would
-    take the volume. A volume its manager never accepted is taken back (one attempt more,
-    its pool tried) and placed again. Undo: gives the consumed capacity back if the volume was
-    not handed over.
+    (``scheduler.weigher.<Name>``), orders the candidates by the weight handler, and claims the
+    first that still has room once re-read under its backend's lock, in the transaction that
+    records the host, the hand-off deadline and the decision (``decision.PlacementAttempt``,
+    readable at ``GET /v3/{p}/volumes/{id}/placement``). A volume another scheduler placed
+    first is left to it. Then it hands the volume to the pool's volume manager, retrying with
+    backoff while the manager is unreachable, until the deadline or, sooner, as soon as the
+    backend stopped reporting while another pool would take the volume. A volume its manager
+    never accepted is taken back (one attempt more, its pool tried; its claim goes with its
+    host) and placed again. Undo: none: the claim is the row's host, given back by whoever
+    clears it.
 
 Choice on reschedules: Cinder's default filters let a reschedule land on the pool that just
 failed (IgnoreAttemptedHostsFilter is not a default). We prefer untried pools when any pass the
@@ -38,8 +42,10 @@ before the one the receiver is about to make. The row holds the same numbers (se
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,14 +57,27 @@ from cindermesh.db.messages import Detail
 from cindermesh.db.models import utcnow
 from cindermesh.errors import BackendUnavailable, CindermeshError, NoValidBackend
 from cindermesh.flow import Step, run_flow
+from cindermesh.placement import (
+    FilterOutcome,
+    PlacementAttempt,
+    WeighedOutcome,
+    last_filter_of,
+)
+from cindermesh.scheduler_hints import SchedulerHints
 from cindermesh.telemetry.tracing import tracer
-from services.scheduler import volume_rows
+from services.scheduler import claims, volume_rows
 from services.scheduler.backend_state import BackendStates, PoolState
 from services.scheduler.disabled import DisabledBackends
-from services.scheduler.filters import DEFAULT_FILTERS, FilterRequest, PoolFilter, filters_for
+from services.scheduler.filters import (
+    CAPACITY_FILTER,
+    DEFAULT_FILTERS,
+    FilterRequest,
+    PoolFilter,
+    filters_for,
+)
 from services.scheduler.manager_client import ManagerRefused, VolumeManagers
 from services.scheduler.spec import RetryState, ScheduleRequest
-from services.scheduler.weighers import WeighedPool, weigh_by_capacity
+from services.scheduler.weighers import DEFAULT_WEIGHERS, WeighedPool, Weigher, choose, weigh
 
 __all__ = [
     "FLOW",
@@ -79,8 +98,6 @@ NO_VALID_BACKEND = "No valid backend was found."
 class SchedulerConfig:
     #: Attempts per volume, the first one included (Cinder's ``scheduler_max_attempts``).
     max_attempts: int = 3
-    #: Cinder's ``capacity_weight_multiplier``.
-    capacity_weight_multiplier: float = 1.0
     #: Seconds a placed volume's manager has to accept it (``WorkSettings.handoff_timeout``).
     handoff_timeout: float = 30.0
     #: Seconds a volume may wait for a backend to report (``WorkSettings.placement_timeout``).
@@ -90,6 +107,11 @@ class SchedulerConfig:
     #: Seconds the set of disabled backends is used before it is read again.
     disabled_refresh: float = 1.0
     filters: tuple[PoolFilter, ...] = DEFAULT_FILTERS
+    weighers: tuple[Weigher, ...] = DEFAULT_WEIGHERS
+    #: Cinder's ``scheduler_weight_handler`` (``registry.WeightHandlerName``).
+    weight_handler: str = "OrderedHostWeightHandler"
+    #: This replica, as the decisions it records name it (its address).
+    name: str = ""
 
 
 class PlacementDeferred(CindermeshError):
@@ -105,9 +127,12 @@ class CreateVolumeState:
     #: This attempt's number, 1-based.
     attempt: int = 0
     chosen: PoolState | None = None
-    consumed: bool = False
     delivered: bool = False
     failure: BaseException | None = field(default=None, repr=False)
+    #: The volume's scheduler hints (from its row).
+    hints: SchedulerHints = field(default_factory=SchedulerHints)
+    #: What this attempt decided, recorded with the volume.
+    decision: PlacementAttempt | None = None
     #: The volume taken back from a manager that never accepted it: the next attempt.
     next_request: ScheduleRequest | None = None
 
@@ -121,16 +146,36 @@ def _reason(failure: BaseException | None) -> str:
 
 
 def filter_pools(
-    pools: Sequence[PoolState], request: FilterRequest, filters: Sequence[PoolFilter]
+    pools: Sequence[PoolState],
+    request: FilterRequest,
+    filters: Sequence[PoolFilter],
+    outcomes: list[FilterOutcome] | None = None,
 ) -> list[PoolState]:
-    """Runs the filters in order, each in a ``scheduler.filter.<Name>`` span."""
+    """Runs the filters in order, each in a ``scheduler.filter.<Name>`` span; each filter's
+    pools in and out, with the reasons, are appended to ``outcomes``."""
     results: list[str] = []
     for pool_filter in filters:
         with tracer().start_as_current_span(f"scheduler.filter.{pool_filter.name}") as span:
-            passed = [p for p in pools if pool_filter.passes(p, request)]
+            passed: list[PoolState] = []
+            rejected: list[tuple[str, str]] = []
+            for pool in pools:
+                reason = pool_filter.check(pool, request)
+                if reason is None:
+                    passed.append(pool)
+                else:
+                    rejected.append((pool.pool_id, reason))
             span.set_attribute("scheduler.hosts_in", len(pools))
             span.set_attribute("scheduler.hosts_out", len(passed))
             span.set_attribute("scheduler.hosts", [p.pool_id for p in passed])
+        if outcomes is not None:
+            outcomes.append(
+                FilterOutcome(
+                    name=pool_filter.name,
+                    hosts_in=len(pools),
+                    passed=tuple(p.pool_id for p in passed),
+                    rejected=tuple(rejected),
+                )
+            )
         log.debug("Filter %s returned %d host(s)", pool_filter.name, len(passed))
         results.append(f"{pool_filter.name}: (start: {len(pools)}, end: {len(passed)})")
         pools = passed
@@ -170,6 +215,10 @@ def _enabled(pools: Sequence[PoolState], disabled: frozenset[str]) -> list[PoolS
     return enabled
 
 
+class NoRoomLeft(NoValidBackend):
+    """Every candidate was filled by other placements before this one could claim it."""
+
+
 class Scheduler:
     """Accepts schedules and runs each as a background flow; at most one per volume at a time
     in this process (the sweep and a reschedule may both offer the same volume)."""
@@ -180,11 +229,13 @@ class Scheduler:
         db: Database,
         managers: VolumeManagers,
         config: SchedulerConfig,
+        rng: random.Random | None = None,
     ) -> None:
         self.states = states
         self._db = db
         self._managers = managers
         self._config = config
+        self._rng = rng or random.Random()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.disabled = DisabledBackends(db, config.disabled_refresh)
 
@@ -218,7 +269,7 @@ class Scheduler:
         state = CreateVolumeState(request)
         steps = [
             Step("ExtractSchedulerSpec", self._recording(self._extract), self._fail_volume),
-            Step("ScheduleCreateVolume", self._recording(self._place), self._give_back),
+            Step("ScheduleCreateVolume", self._recording(self._place)),
         ]
         try:
             await run_flow(FLOW, steps, state)
@@ -255,28 +306,31 @@ class Scheduler:
 
     async def _extract(self, state: CreateVolumeState) -> None:
         spec, retry = state.request.spec, state.request.retry
+        hints = await volume_rows.hints_of(self._db, spec)
+        state.hints = hints.given
         state.filter_request = FilterRequest(
             volume_id=spec.volume_id,
             size_gb=spec.size_gb,
             availability_zone=spec.availability_zone,
             extra_specs=spec.volume_type.extra_specs,
             source_backend=spec.source_backend,
+            same_host=hints.same_host,
+            different_host=hints.different_host,
+            query=hints.given.query or None,
+            tried_hosts=retry.hosts if retry else (),
+            num_attempts=retry.num_attempts if retry else 0,
         )
         state.attempt = (retry.num_attempts if retry else 0) + 1
         trace.get_current_span().set_attribute("scheduler.attempt", state.attempt)
         if spec.source_backend:
             trace.get_current_span().set_attribute("scheduler.source_backend", spec.source_backend)
-        if retry is not None and retry.hosts:
-            if retry.last_error:
-                log.error(
-                    "Error scheduling %s from last vol-service: %s : %s",
-                    spec.volume_id,
-                    retry.hosts[-1],
-                    retry.last_error,
-                )
-            # Our deviation: given back even when the attempts are exhausted below, since
-            # the volume is not on that pool either way.
-            self.states.consume(retry.hosts[-1], -spec.size_gb, update_time=False)
+        if retry is not None and retry.hosts and retry.last_error:
+            log.error(
+                "Error scheduling %s from last vol-service: %s : %s",
+                spec.volume_id,
+                retry.hosts[-1],
+                retry.last_error,
+            )
         if state.attempt > self._config.max_attempts:
             raise NoValidBackend(
                 f"{NO_VALID_BACKEND} Exceeded max scheduling attempts "
@@ -296,62 +350,135 @@ class Scheduler:
         # Cinder's scheduler: NoValidBackend is "no backend available", anything else unknown.
         no_backend = isinstance(failure, NoValidBackend | PlacementDeferred)
         detail = Detail.NO_BACKEND_AVAILABLE if no_backend else Detail.UNKNOWN_ERROR
-        if await volume_rows.mark_error(self._db, spec, reason, detail):
+        result = "no_valid_backend" if no_backend else "error"
+        decision = self._failed_decision(state, reason, result)
+        if await volume_rows.mark_error(
+            self._db, spec, reason, detail, decision=decision, filter_name=decision.last_filter
+        ):
             log.warning("Volume %s: scheduling failed: %s", spec.volume_id, reason)
 
     # ScheduleCreateVolume
 
-    def _choose(self, state: CreateVolumeState, disabled: frozenset[str]) -> PoolState:
-        """Leaves out the ``disabled`` backends' pools, filters, weighs, takes the top pool and
-        consumes from it, with no ``await``."""
+    def _candidates(
+        self,
+        state: CreateVolumeState,
+        disabled: frozenset[str],
+        claimed: dict[str, claims.PoolClaims],
+    ) -> list[WeighedPool]:
+        """The pools to try, in order: the reporting ones with the rows' claims, the disabled
+        ones left out, filtered, untried first, weighed and ordered by the weight handler."""
         assert state.filter_request is not None
         request = state.filter_request
-        live = self.states.pools()
+        # By name, so that equal weights go the same way in every replica and every run
+        # (Cinder: in the order its host manager met the backends).
+        live = sorted(self.states.pools(), key=lambda p: p.pool_id)
         if not live:
             raise PlacementDeferred(f"{NO_VALID_BACKEND} No backend has reported its capacity.")
-        pools = _enabled(live, disabled)
+        pools = claims.apply_claims(_enabled(live, disabled), claimed)
+        outcomes: list[FilterOutcome] = []
         filters = filters_for(request, self._config.filters)
-        pools = filter_pools(pools, request, filters) if pools else []
+        pools = filter_pools(pools, request, filters, outcomes) if pools else []
         tried = state.request.retry.hosts if state.request.retry else ()
         if pools and tried:
             pools = _prefer_untried(pools, tried)
         weighed = self._weigh(pools, request)
-        if not weighed:
-            raise NoValidBackend(f"{NO_VALID_BACKEND} No weighed backends available")
-        chosen = weighed[0].pool
-        log.debug("Choosing %s", chosen.pool_id)
-        self.states.consume(chosen.pool_id, request.size_gb)
-        state.chosen, state.consumed = chosen, True
-        return chosen
+        ordered = choose(weighed, self._config.weight_handler, self._rng) if weighed else []
+        state.decision = self._decision(state, disabled, outcomes, ordered)
+        if not ordered:
+            reason = f"{NO_VALID_BACKEND} No weighed backends available"
+            state.decision = _failed(state.decision, reason, "no_valid_backend")
+            raise NoValidBackend(reason)
+        return ordered
 
     def _weigh(self, pools: Sequence[PoolState], request: FilterRequest) -> list[WeighedPool]:
-        with tracer().start_as_current_span("scheduler.weigher.CapacityWeigher") as span:
-            weighed = weigh_by_capacity(pools, request, self._config.capacity_weight_multiplier)
+        names = ",".join(w.name for w in self._config.weighers)
+        with tracer().start_as_current_span(f"scheduler.weigher.{names}") as span:
+            weighed = weigh(pools, request, self._config.weighers)
             span.set_attribute(
                 "scheduler.weights", [f"{w.pool.pool_id}={w.weight:.4f}" for w in weighed]
             )
         log.debug("Weighed %s", [(w.pool.pool_id, w.weight) for w in weighed])
         return weighed
 
+    def _decision(
+        self,
+        state: CreateVolumeState,
+        disabled: frozenset[str],
+        outcomes: Sequence[FilterOutcome],
+        ordered: Sequence[WeighedPool],
+    ) -> PlacementAttempt:
+        spec, retry = state.request.spec, state.request.retry or RetryState()
+        return PlacementAttempt(
+            attempt=state.attempt,
+            decided_at=utcnow(),
+            scheduler=self._config.name,
+            request={
+                "size_gb": spec.size_gb,
+                "availability_zone": spec.availability_zone,
+                "volume_type": spec.volume_type.name,
+                "extra_specs": dict(spec.volume_type.extra_specs),
+                "scheduler_hints": state.hints.as_json(),
+                "source_backend": spec.source_backend,
+            },
+            disabled=tuple(sorted(disabled)),
+            filters=tuple(outcomes),
+            weighed=tuple(
+                WeighedOutcome(pool=w.pool.pool_id, weight=w.weight, weights=dict(w.weights))
+                for w in ordered
+            ),
+            chosen=None,
+            result="placed",
+            reason="",
+            last_filter=last_filter_of(outcomes),
+            retry_hosts=retry.hosts,
+            last_error=retry.last_error,
+        )
+
+    def _failed_decision(
+        self, state: CreateVolumeState, reason: str, result: str
+    ) -> PlacementAttempt:
+        if state.decision is not None:
+            return _failed(state.decision, reason, result)
+        empty = self._decision(state, frozenset(), (), ())
+        return _failed(empty, reason, result)
+
     async def _place(self, state: CreateVolumeState) -> None:
         spec = state.request.spec
         retry = state.request.retry or RetryState()
-        chosen = self._choose(state, await self.disabled.current())
-        span = trace.get_current_span()
-        span.set_attribute("scheduler.backend", chosen.backend)
-        span.set_attribute("scheduler.pool", chosen.pool_name)
-        span.set_attribute("scheduler.host", chosen.pool_id)
-        span.set_attribute("volume.size", spec.size_gb)
-        await volume_rows.record_host(
-            self._db, spec, chosen, retry.num_attempts, self._config.handoff_timeout
+        disabled = await self.disabled.current()
+        ordered = self._candidates(state, disabled, await claims.read_claims(self._db))
+        assert state.decision is not None and state.filter_request is not None
+        request = state.filter_request
+        chosen = await volume_rows.claim_and_record(
+            self._db,
+            spec,
+            [w.pool for w in ordered],
+            lambda pool: CAPACITY_FILTER.check(pool, request),
+            retry.num_attempts,
+            self._config.handoff_timeout,
+            state.decision,
         )
-        failure = await self._hand_off(state, chosen, retry)
+        if chosen.pool is None:
+            state.decision = _after_claims(state.decision, chosen.rejected)
+            raise NoRoomLeft(
+                f"{NO_VALID_BACKEND} The backends that passed the filters were filled by "
+                "other placements meanwhile."
+            )
+        pool = chosen.pool
+        state.chosen = pool
+        span = trace.get_current_span()
+        span.set_attribute("scheduler.backend", pool.backend)
+        span.set_attribute("scheduler.pool", pool.pool_name)
+        span.set_attribute("scheduler.host", pool.pool_id)
+        span.set_attribute("volume.size", spec.size_gb)
+        log.debug("Choosing %s", pool.pool_id)
+        failure = await self._hand_off(state, pool, retry)
         state.delivered = True  # from here on the row, not this flow, says where the volume is
         if failure is None:
             return
         span.set_attribute("scheduler.handoff_failed", failure)
         taken_back = await volume_rows.take_back(
-            self._db, spec.volume_id, chosen.pool_id, retry.num_attempts, failure, lapsed_only=False
+            self._db, spec.volume_id, pool.pool_id, retry.num_attempts, failure, lapsed_only=False
         )
         if taken_back is not None:
             log.warning("Volume %s: %s; placing it again", spec.volume_id, failure)
@@ -389,7 +516,21 @@ class Scheduler:
         filters = filters_for(state.filter_request, self._config.filters)
         return bool(filter_pools(others, state.filter_request, filters))
 
-    async def _give_back(self, state: CreateVolumeState) -> None:
-        if state.consumed and not state.delivered and state.chosen is not None:
-            size = state.request.spec.size_gb
-            self.states.consume(state.chosen.pool_id, -size, update_time=False)
+
+def _failed(decision: PlacementAttempt, reason: str, result: str) -> PlacementAttempt:
+    return dataclasses.replace(decision, chosen=None, result=result, reason=reason)
+
+
+def _after_claims(
+    decision: PlacementAttempt, rejected: Sequence[tuple[str, str]]
+) -> PlacementAttempt:
+    """The decision once the claims re-read under lock left no candidate: a last
+    CapacityFilter pass, as the database saw it."""
+    recheck = FilterOutcome(
+        name=CAPACITY_FILTER.name,
+        hosts_in=len(rejected),
+        passed=(),
+        rejected=tuple(rejected),
+    )
+    filters = (*decision.filters, recheck)
+    return dataclasses.replace(decision, filters=filters, last_filter=last_filter_of(filters))

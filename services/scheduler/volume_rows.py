@@ -2,9 +2,12 @@
 repository's conditional updates (``cindermesh.db.volumes``; the protocol is in
 ``cindermesh.db.work``).
 
-* :func:`record_host`: the chosen pool (and its service) on a volume still waiting to be
-  placed, with the deadline by which its manager must accept it, as Cinder's scheduler writes
-  ``host`` and ``availability_zone`` before casting to the backend.
+* :func:`claim_and_record`: the first candidate pool that still has room once the claims are
+  re-read under its backend's lock (``claims``), written on a volume still waiting to be
+  placed with its service, zone and the deadline by which its manager must accept it, as
+  Cinder's scheduler writes ``host`` and ``availability_zone`` before casting to the
+  backend, together with the decision (``cindermesh.db.placements``).
+* :func:`hints_of`: the volume's scheduler hints and the hosts of the volumes they name.
 * :func:`take_back`: a placed volume its manager did not accept (or stopped working on) is
   waiting to be placed again, one attempt more and its pool tried.
 * :func:`mark_error`: a volume that cannot be placed goes to ``error`` with a reason, gives
@@ -15,17 +18,19 @@ repository's conditional updates (``cindermesh.db.volumes``; the protocol is in
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import sources, volumes
+from cindermesh.db import placements, sources, volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.messages import Detail, Field
 from cindermesh.db.models import (
-    Service,
     Volume,
     VolumeStatus,
     VolumeType,
@@ -34,14 +39,19 @@ from cindermesh.db.models import (
 )
 from cindermesh.db.work import split_hosts
 from cindermesh.errors import CindermeshError
+from cindermesh.placement import PlacementAttempt
+from cindermesh.scheduler_hints import SchedulerHints
+from services.scheduler import claims
 from services.scheduler.backend_state import PoolState
 from services.scheduler.spec import RetryState, ScheduleRequest, VolumeSpec, VolumeTypeSpec
 
 __all__ = [
+    "Hints",
     "VolumeGone",
     "abandoned",
+    "claim_and_record",
+    "hints_of",
     "mark_error",
-    "record_host",
     "schedule_requests",
     "take_back",
     "unplaced",
@@ -59,20 +69,67 @@ class VolumeGone(CindermeshError):
         super().__init__(f"Volume {volume_id} is no longer waiting to be placed")
 
 
-async def record_host(
-    db: Database, spec: VolumeSpec, pool: PoolState, attempts: int, handoff_timeout: float
-) -> None:
-    """Writes ``host@backend#pool``, the service uuid, the pool's zone and the hand-off
-    deadline; raises VolumeGone unless the row still waits after ``attempts`` failures."""
+async def claim_and_record(
+    db: Database,
+    spec: VolumeSpec,
+    candidates: Sequence[PoolState],
+    still_fits: Callable[[PoolState], str | None],
+    attempts: int,
+    handoff_timeout: float,
+    decision: PlacementAttempt,
+) -> claims.Claimed:
+    """Claims the first candidate that still has room for a volume still waiting to be placed
+    after ``attempts`` failures (``claims.claim``: the host, the service uuid, the pool's zone
+    and the hand-off deadline) and records the decision with it, in one transaction; raises
+    VolumeGone if the volume no longer waits (deleted, or placed by another replica)."""
     async with db.session() as session:
-        service = await session.get(Service, pool.backend)
-        uuid = service.uuid if service is not None else None
-        zone = pool.availability_zone
-        placed = await volumes.place(
-            session, spec.volume_id, attempts, pool.pool_id, uuid, zone, handoff_timeout
+        claimed = await claims.claim(
+            session,
+            volume_id=spec.volume_id,
+            attempts=attempts,
+            candidates=candidates,
+            still_fits=still_fits,
+            handoff_timeout=handoff_timeout,
         )
-    if not placed:
-        raise VolumeGone(spec.volume_id)
+        if claimed is None:
+            raise VolumeGone(spec.volume_id)
+        if claimed.pool is not None:
+            placed = dataclasses.replace(decision, chosen=claimed.pool.pool_id)
+            await placements.record(session, spec.volume_id, placed)
+    return claimed
+
+
+@dataclass(frozen=True)
+class Hints:
+    """A volume's scheduler hints, with the hosts of the volumes they name."""
+
+    given: SchedulerHints
+    #: Hosts of the ``same_host``/``different_host`` volumes (None: no such hint); a
+    #: volume not placed yet has no host to match.
+    same_host: tuple[str, ...] | None
+    different_host: tuple[str, ...] | None
+
+
+async def hints_of(db: Database, spec: VolumeSpec) -> Hints:
+    """The scheduler hints the volume's row keeps (the create's; a reschedule or a sweep
+    finds them there too), the named volumes looked up among the project's."""
+    async with db.read() as session:
+        text = (
+            await session.exec(select(Volume.scheduler_hints).where(Volume.id == spec.volume_id))
+        ).first()
+        given = SchedulerHints.from_text(text)
+        named = {*given.same_host, *given.different_host}
+        hosts: dict[str, str] = {}
+        if named:
+            query = select(Volume.id, Volume.host).where(
+                col(Volume.id).in_(named), col(Volume.project_id) == spec.project_id
+            )
+            hosts = {volume_id: host for volume_id, host in await session.exec(query) if host}
+
+    def of(ids: tuple[str, ...]) -> tuple[str, ...] | None:
+        return tuple(hosts[i] for i in ids if i in hosts) if ids else None
+
+    return Hints(given, of(given.same_host), of(given.different_host))
 
 
 async def take_back(
@@ -100,13 +157,25 @@ async def take_back(
 
 
 async def mark_error(
-    db: Database, spec: VolumeSpec, reason: str, detail: Field = Detail.UNKNOWN_ERROR
+    db: Database,
+    spec: VolumeSpec,
+    reason: str,
+    detail: Field = Detail.UNKNOWN_ERROR,
+    *,
+    decision: PlacementAttempt | None = None,
+    filter_name: str | None = None,
 ) -> bool:
-    """Puts a volume waiting to be placed in ``error``, its quota given back once and Cinder's
-    message (schedule allocate volume: ``detail``) recorded, in one transaction; False if it
-    is gone or no longer waiting (someone else has it)."""
+    """Puts a volume waiting to be placed in ``error``, its quota given back once, Cinder's
+    message (schedule allocate volume: ``detail``, naming ``filter_name`` if a filter removed
+    the last candidate) and the ``decision`` recorded, in one transaction; False if it is
+    gone or no longer waiting (someone else has it)."""
     async with db.session() as session:
-        return await volumes.fail_unplaced(session, spec.volume_id, reason, detail)
+        failed = await volumes.fail_unplaced(
+            session, spec.volume_id, reason, detail, filter_name=filter_name
+        )
+        if failed and decision is not None:
+            await placements.record(session, spec.volume_id, decision)
+        return failed
 
 
 async def waiting_since_before(db: Database, volume_id: str, moment: dt.datetime) -> bool:

@@ -7,13 +7,13 @@ from __future__ import annotations
 from cindermesh.db import placements
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume
+from cindermesh.placement import PlacementAttempt
 from cindermesh_pb.api.v1 import placement_service_pb2 as pb
 from cindermesh_pb.api.v1 import placement_service_pb2_grpc as pb_grpc
 from services.api.edge.request_context import RequestContext
 from services.api.edge.rpc import Edge, rpc
 from services.api.placement.views import placement_view
 from services.api.volumes.lookups import find_volume
-from services.scheduler.decision import PlacementAttempt
 
 __all__ = ["PLACEMENT_RULE", "PlacementServicer"]
 

@@ -1,5 +1,5 @@
 """The placement view: a volume's host and status with its kept placement attempts, each as
-the scheduler recorded it (``services.scheduler.decision``), pool ids as ``host``."""
+the scheduler recorded it (``cindermesh.placement``), pool ids as ``host``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any, cast
 from google.protobuf import struct_pb2
 
 from cindermesh.db.models import Volume
+from cindermesh.placement import FilterOutcome, PlacementAttempt, WeighedOutcome
 from cindermesh_pb.api.v1 import placement_service_pb2 as pb
 from services.api.view_values import text_or_null
-from services.scheduler.decision import FilterOutcome, PlacementAttempt, WeighedOutcome
 
 __all__ = ["attempt_view", "placement_view"]
 

@@ -19,6 +19,7 @@ from sqlmodel import select
 from cindermesh.db import placements
 from cindermesh.db.engine import Database, open_database
 from cindermesh.db.models import DEFAULT_VOLUME_TYPE, Volume, VolumeType
+from cindermesh.placement import FilterOutcome, PlacementAttempt, WeighedOutcome
 from cindermesh.settings import Settings
 from cindermesh_pb.api.v1 import fault_pb2
 from cindermesh_pb.api.v1 import placement_service_pb2 as pb
@@ -26,7 +27,6 @@ from services.api.edge.rpc import RPC_POLICIES, Edge
 from services.api.placement.servicer import PLACEMENT_RULE, PlacementServicer
 from services.api.placement.views import placement_view
 from services.api.policy.defaults import DEFAULT_RULES, PROJECT_READER
-from services.scheduler.decision import FilterOutcome, PlacementAttempt, WeighedOutcome
 
 A = "node1@file-1#file-1"
 B = "node1@file-2#file-2"

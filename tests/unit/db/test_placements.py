@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from cindermesh.db import placements, volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.models import Volume, VolumePlacement, VolumeStatus
-from services.scheduler.decision import FilterOutcome, PlacementAttempt
+from cindermesh.placement import FilterOutcome, PlacementAttempt
 
 from .conftest import add_volume
 

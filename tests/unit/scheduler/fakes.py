@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from cindermesh.db.engine import Database
 from cindermesh.errors import BackendUnavailable
+from services.scheduler import claims
 from services.scheduler.backend_state import BackendStates
 from services.scheduler.manager_client import ManagerRefused
 from services.scheduler.scheduling import Scheduler, SchedulerConfig
 from services.scheduler.spec import RetryState, ScheduleRequest, VolumeSpec, VolumeTypeSpec
+from services.scheduler.weighers import capacity_weigher
 
 from .factories import backend_report, pool_report
 
@@ -83,7 +85,7 @@ def make_scheduler(
         report_b(states)
     config = SchedulerConfig(
         max_attempts=max_attempts,
-        capacity_weight_multiplier=multiplier,
+        weighers=(capacity_weigher(multiplier),),
         handoff_timeout=handoff_timeout,
         handoff_backoff_max=0.05,
         disabled_refresh=disabled_refresh,
@@ -108,7 +110,9 @@ def request(
     return ScheduleRequest(spec, retry)
 
 
-def free(scheduler: Scheduler, pool_id: str) -> float:
+async def free(db: Database, scheduler: Scheduler, pool_id: str) -> float:
+    """The pool's free capacity as the scheduler sees it: its report less the claims of the
+    volume rows placed on it that the report does not show."""
     state = scheduler.states.pool(pool_id)
     assert state is not None
-    return state.free_capacity_gb
+    return claims.with_claims(state, (await claims.read_claims(db)).get(pool_id)).free_capacity_gb

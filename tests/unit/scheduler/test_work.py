@@ -10,6 +10,7 @@ import pytest
 from cindermesh.db.engine import Database
 from cindermesh.db.models import VolumeStatus, utcnow
 from cindermesh.errors import BackendUnavailable
+from cindermesh.placement import PlacementAttempt
 from cindermesh.settings import WorkSettings
 from services.scheduler import volume_rows
 from services.scheduler.spec import RetryState, VolumeSpec
@@ -37,8 +38,9 @@ async def test_racing_schedulers_place_a_volume_once(db: Database) -> None:
     await asyncio.gather(*(s.schedule(request("v1")) for s in schedulers))
     assert sorted(len(m.sent) for m in managers) == [0, 1]
     winner = 0 if managers[0].sent else 1
-    assert free(schedulers[winner], A) == 190.0
-    assert free(schedulers[1 - winner], A) == 200.0  # the loser gave its capacity back
+    # One claim, in the database: both replicas see it.
+    assert await free(db, schedulers[winner], A) == 190.0
+    assert await free(db, schedulers[1 - winner], A) == 190.0
     row = await get_volume(db, "v1")
     assert (row.status, row.host, row.schedule_attempts) == (VolumeStatus.CREATING, A, 0)
 
@@ -117,21 +119,42 @@ async def test_take_back_racing_a_manager_claim_has_one_winner(db: Database) -> 
             assert row.lease_expires_at is not None and row.lease_expires_at > utcnow()
 
 
-async def test_record_host_is_conditional(db: Database) -> None:
+async def test_claim_and_record_is_conditional(db: Database) -> None:
     managers = FakeManagers()
     scheduler = make_scheduler(db, managers)
     pool = scheduler.states.pool(A)
     assert pool is not None
     spec = VolumeSpec(volume_id="v1", project_id="p1", size_gb=10)
     await add_volume(db, "v1")
+    decision = PlacementAttempt(
+        attempt=1,
+        decided_at=utcnow(),
+        scheduler="s1",
+        request={},
+        disabled=(),
+        filters=(),
+        weighed=(),
+        chosen=None,
+        result="placed",
+        reason="",
+        last_filter=None,
+        retry_hosts=(),
+        last_error="",
+    )
+
+    async def record(attempts: int) -> object:
+        return await volume_rows.claim_and_record(
+            db, spec, [pool], lambda _: None, attempts, 30.0, decision
+        )
+
     with pytest.raises(volume_rows.VolumeGone):
-        await volume_rows.record_host(db, spec, pool, 1, 30.0)  # attempts do not match
-    await volume_rows.record_host(db, spec, pool, 0, 30.0)
+        await record(1)  # attempts do not match
+    await record(0)
     row = await get_volume(db, "v1")
     assert row.host == A
     assert row.lease_expires_at is not None and row.lease_expires_at > later(25)
     with pytest.raises(volume_rows.VolumeGone):
-        await volume_rows.record_host(db, spec, pool, 0, 30.0)  # placed already
+        await record(0)  # placed already
 
 
 class _SlowManagers(FakeManagers):
@@ -206,4 +229,4 @@ async def test_capacity_is_given_back_to_the_pool_tried_last(db: Database) -> No
     ]
     row = await get_volume(db, "v1")
     assert (row.status, row.schedule_attempts) == (VolumeStatus.ERROR, 3)
-    assert (free(scheduler, A), free(scheduler, B)) == (200.0, 100.0)
+    assert (await free(db, scheduler, A), await free(db, scheduler, B)) == (200.0, 100.0)

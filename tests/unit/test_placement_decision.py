@@ -1,4 +1,4 @@
-"""The placement decision's stored form (``services.scheduler.decision``): the JSON round
+"""The placement decision's stored form (``cindermesh.placement``): the JSON round
 trip, its stable text, and which filter removed the last candidate."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from services.scheduler.decision import (
+from cindermesh.placement import (
     RESULTS,
     FilterOutcome,
     PlacementAttempt,
