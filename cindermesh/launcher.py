@@ -219,13 +219,25 @@ class PortHolder:
     cmdline: str
 
 
+def _scheduler_name(replica: int) -> str:
+    return "the scheduler service" + (f" (replica {replica})" if replica else "")
+
+
+def scheduler_child_name(replica: int) -> str:
+    """The first replica is ``scheduler``, the others ``scheduler-<i>``."""
+    return f"scheduler-{replica}" if replica else "scheduler"
+
+
 def planned_ports(settings: Settings) -> list[PlannedPort]:
     gateway = settings.gateway
     return [
         PlannedPort(gateway.host, gateway.port, "the REST gateway (Envoy)"),
         PlannedPort(gateway.host, gateway.admin_port, "the Envoy admin interface"),
         PlannedPort(settings.api.host, settings.api.port, "the api service"),
-        PlannedPort(settings.scheduler.host, settings.scheduler.port, "the scheduler service"),
+        *(
+            PlannedPort(settings.scheduler.host, settings.scheduler.port + i, _scheduler_name(i))
+            for i in range(settings.scheduler.replicas)
+        ),
         *(
             PlannedPort(b.host, b.port, f"the volume manager of {b.name}")
             for b in settings.backends
@@ -494,15 +506,17 @@ class Launcher:
         return env
 
     def _service_specs(self) -> list[list[ChildSpec]]:
-        """The gRPC services in start order: scheduler, the volume managers together, api."""
+        """The gRPC services in start order: the scheduler replicas together, the volume
+        managers together, api."""
         s = self.settings
         return [
             [
                 _grpc_spec(
-                    "scheduler",
-                    _service_argv("scheduler"),
-                    f"{s.scheduler.host}:{s.scheduler.port}",
+                    scheduler_child_name(i),
+                    _service_argv("scheduler", "--replica", str(i)),
+                    s.scheduler.address(i),
                 )
+                for i in range(s.scheduler.replicas)
             ],
             [
                 _grpc_spec(
@@ -561,7 +575,7 @@ class Launcher:
             f"  REST gateway     {rest}",
             f"  Envoy admin      http://{s.gateway.host}:{s.gateway.admin_port}/",
             f"  api (gRPC)       {s.api.host}:{s.api.port}",
-            f"  scheduler (gRPC) {s.scheduler.host}:{s.scheduler.port}",
+            f"  scheduler (gRPC) {', '.join(s.scheduler.addresses)}",
             *(f"  volume {b.name} (gRPC) {b.address}" for b in s.backends),
             f"  data dir         {s.data_dir}",
             f"  logs             {s.data_dir / 'logs'}",
