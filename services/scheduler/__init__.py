@@ -2,7 +2,8 @@
 
 Modules:
     capacity       Cinder's capacity factors (thin/thick, reserved %, over-subscription)
-    backend_state  pool states kept from the volume managers' capability streams
+    backend_state  pool states kept from the volume managers' capability reports
+    backend_watch  one WatchCapabilities stream to every volume manager in the services table
     filters        AvailabilityZoneFilter, CapacityFilter, CapabilitiesFilter
     weighers       CapacityWeigher and Cinder's weight normalisation
     scheduling     the create-volume flow (ExtractSchedulerSpec -> ScheduleCreateVolume)
