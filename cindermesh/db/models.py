@@ -138,6 +138,10 @@ class Volume(SQLModel, table=True):
     #: revert or a retype to go back to.
     previous_status: str | None = Field(default=None, max_length=255)
     migration_status: str | None = Field(default=None, max_length=255)
+    #: A migration in progress (``cindermesh.db.migrations_state``): the destination pool
+    #: (host@backend#pool) and the type the volume takes when it ends there; None: none.
+    migration_host: str | None = Field(default=None, max_length=255)
+    migration_type_id: str | None = Field(default=None, max_length=36)
     #: The size an extend in progress grows the volume to (from the api's accept until its
     #: manager ends it), GiB; None: no extend in progress.
     extend_to_gb: int | None = None

@@ -21,6 +21,7 @@ from services.volume.create_flow import FlowServices
 from services.volume.domain import backend_host
 from services.volume.drivers import BlockStorageDriver, create_driver
 from services.volume.manager import Manager, ManagerTiming, new_worker_id
+from services.volume.migrate_flow import MigrationServices
 from services.volume.registration import ServiceRegistration
 from services.volume.reporter import CapabilityPublisher
 from services.volume.scheduler_client import CHANNEL_OPTIONS, SchedulerClient
@@ -82,6 +83,9 @@ async def serve(settings: Settings, backend_name: str) -> None:
             actions=ActionServices(db=db, driver=driver, worker=worker),
             snapshots=SnapshotServices(db=db, driver=driver, worker=worker, quotas=settings.quotas),
             connections=Connections(db, driver, host),
+            migrations=MigrationServices(
+                db=db, driver=driver, worker=worker, backend_host=host, service_uuid=service_uuid
+            ),
         )
 
         def register(server: grpc.aio.Server) -> None:

@@ -40,6 +40,7 @@ from services.volume.errors import (
     WrongBackend,
 )
 from services.volume.extend_flow import run_extend
+from services.volume.migrate_flow import MigrationServices, MigrationWork
 from services.volume.revert_flow import run_revert
 from services.volume.snapshot_flows import SnapshotServices
 from services.volume.snapshot_work import SnapshotWork
@@ -75,6 +76,7 @@ class Manager:
         actions: ActionServices | None = None,
         snapshots: SnapshotServices | None = None,
         connections: Connections | None = None,
+        migrations: MigrationServices | None = None,
     ) -> None:
         self._s = services
         #: The extend and revert flows' services (None: this manager serves neither).
@@ -94,6 +96,12 @@ class Manager:
         )
         #: The connection operations (None: this manager serves no connections).
         self.connections = connections
+        #: The migrations to and from this backend (None: this manager migrates nothing).
+        self.migrations = (
+            MigrationWork(migrations, timing.lease, self._tasks, self._spawn, on_capacity_change)
+            if migrations is not None
+            else None
+        )
         self._maintenance: asyncio.Task[None] | None = None
 
     @property
@@ -223,6 +231,8 @@ class Manager:
         for volume in unfinished.actions:
             log.info("Volume %s: resuming an interrupted %s", volume.id, volume.status)
             self._spawn(volume.id, self._recovering(self._action(volume)))
+        if self.migrations is not None:
+            await self.migrations.recover()
         images = await self._s.driver.list_volumes()
         for volume_id in await recovery.orphans(self._s.db, self.backend_host, images):
             log.warning("Volume %s: removing an image no volume placed here owns", volume_id)
@@ -234,6 +244,8 @@ class Manager:
         """Claims and starts this backend's work nobody holds."""
         if self.snapshots is not None:
             await self.snapshots.sweep_once()
+        if self.migrations is not None:
+            await self.migrations.sweep_once()
         for volume_id, status in await store.unclaimed(self._s.db, self.backend_host):
             if volume_id in self._tasks:
                 continue

@@ -211,6 +211,53 @@ class VolumeManagerServicer(volume_manager_pb2_grpc.VolumeManagerServicer):
             await context.abort(_status_of(error), error.message)
         return volume_manager_pb2.ManagerTerminateConnectionResponse()
 
+    async def MigrateVolume(
+        self, request: volume_manager_pb2.ManagerMigrateVolumeRequest, context: Context
+    ) -> volume_manager_pb2.ManagerMigrateVolumeResponse:
+        """Accepts the migration of a volume the api marked ``retyping`` to this backend."""
+        migrations = self._manager.migrations
+        if migrations is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "MigrateVolume")
+        if not request.volume_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "volume_id is required")
+        try:
+            await migrations.accept(request.volume_id)
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.ManagerMigrateVolumeResponse()
+
+    async def ReadVolumeData(
+        self, request: volume_manager_pb2.ReadVolumeDataRequest, context: Context
+    ) -> AsyncIterator[volume_manager_pb2.VolumeDataChunk]:
+        """The data of a volume being migrated away from this backend, chunk by chunk."""
+        migrations = self._manager.migrations
+        if migrations is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ReadVolumeData")
+        if not request.volume_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "volume_id is required")
+        try:
+            chunks = await migrations.read(request.volume_id)
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+
+    async def DeleteMigratedSource(
+        self, request: volume_manager_pb2.DeleteMigratedSourceRequest, context: Context
+    ) -> volume_manager_pb2.DeleteMigratedSourceResponse:
+        """Removes this backend's image of a volume migrated elsewhere."""
+        migrations = self._manager.migrations
+        if migrations is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "DeleteMigratedSource")
+        if not request.volume_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "volume_id is required")
+        try:
+            await migrations.delete_source(request.volume_id)
+        except VolumeManagerError as error:
+            await context.abort(_status_of(error), error.message)
+        return volume_manager_pb2.DeleteMigratedSourceResponse()
+
     async def WatchCapabilities(
         self, request: volume_manager_pb2.WatchCapabilitiesRequest, context: Context
     ) -> AsyncIterator[volume_manager_pb2.CapabilityReport]:

@@ -273,3 +273,12 @@ class BlockStorageDriver(VolumeDriver, Protocol):
         self, volume_id: str, connector: Mapping[str, object] | None = None
     ) -> None:
         """The host detached the volume (nothing to do for ``rbd`` and ``file``)."""
+
+    async def read_volume_data(self, volume_id: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes of the volume's image from ``offset`` (fewer at its end,
+        none past it): a migration's source reads the image chunk by chunk."""
+        ...
+
+    async def write_volume_data(self, volume_id: str, offset: int, data: bytes) -> None:
+        """Writes ``data`` into the volume's image at ``offset`` (within its size): a
+        migration's destination fills the image it created."""

@@ -124,6 +124,18 @@ def _remove(path: Path) -> bool:
     return True
 
 
+def _read_range(path: Path, offset: int, length: int) -> bytes:
+    with path.open("rb") as image:
+        image.seek(offset)
+        return image.read(length)
+
+
+def _write_range(path: Path, offset: int, data: bytes) -> None:
+    with path.open("r+b") as image:
+        image.seek(offset)
+        image.write(data)
+
+
 class FileDriver:
     def __init__(self, backend: BackendSettings, data_dir: Path) -> None:
         self._backend = backend
@@ -304,6 +316,23 @@ class FileDriver:
         self, volume_id: str, connector: Mapping[str, object] | None = None
     ) -> None:
         return None
+
+    async def read_volume_data(self, volume_id: str, offset: int, length: int) -> bytes:
+        self._table()
+        path = self.path(volume_id)
+        try:
+            return await asyncio.to_thread(_read_range, path, offset, length)
+        except OSError as error:
+            raise DriverError(f"cannot read {path}: {error}") from error
+
+    async def write_volume_data(self, volume_id: str, offset: int, data: bytes) -> None:
+        table = self._table()
+        path = self.path(volume_id)
+        try:
+            await asyncio.to_thread(_write_range, path, offset, data)
+            table[volume_id] = await asyncio.to_thread(_usage, path)
+        except OSError as error:
+            raise DriverError(f"cannot write {path}: {error}") from error
 
     async def list_volumes(self) -> list[str]:
         return sorted(self._table())

@@ -990,6 +990,33 @@ class RbdDriver:
         }
         await self._run("revert", attributes, self._revert_blocking, name, snapshot, deadline=None)
 
+    # -- data (migration) -------------------------------------------------------------
+
+    def _read_blocking(self, session: _Session, name: str, offset: int, length: int) -> bytes:
+        with self._image(session, name, read_only=True) as image:
+            size = int(image.size())
+            if offset >= size:
+                return b""
+            return bytes(image.read(offset, min(length, size - offset)))
+
+    def _write_blocking(self, session: _Session, name: str, offset: int, data: bytes) -> None:
+        with self._image(session, name) as image:
+            if offset + len(data) > int(image.size()):
+                raise DriverError(f"rbd: write past the end of {name}")
+            image.write(data, offset)
+
+    async def read_volume_data(self, volume_id: str, offset: int, length: int) -> bytes:
+        """A range of the image (a read-only open: no exclusive lock), on the executor."""
+        name = volume_name(volume_id)
+        attributes = self._attributes(name) | {"volume.id": volume_id, "rbd.offset": offset}
+        return await self._run("read", attributes, self._read_blocking, name, offset, length)
+
+    async def write_volume_data(self, volume_id: str, offset: int, data: bytes) -> None:
+        """Writes a range of the image, on the executor."""
+        name = volume_name(volume_id)
+        attributes = self._attributes(name) | {"volume.id": volume_id, "rbd.offset": offset}
+        await self._run("write", attributes, self._write_blocking, name, offset, data)
+
     # -- connections -----------------------------------------------------------------
 
     def _mon_addrs_blocking(self, session: _Session, name: str) -> tuple[list[str], list[str]]:
