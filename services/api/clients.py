@@ -148,6 +148,17 @@ class VolumeManagerClients:
         except grpc.aio.AioRpcError as error:
             raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
 
+    async def migrate_volume(self, address: str, volume_id: str) -> None:
+        """Hands a volume `retyping` to the destination's manager (at `address`); returns
+        once it has accepted the migration."""
+        try:
+            await self._stub(address).MigrateVolume(
+                volume_manager_pb2.ManagerMigrateVolumeRequest(volume_id=volume_id),
+                timeout=_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
+
     async def create_snapshot(self, address: str, snapshot_id: str) -> None:
         """Hands a `creating` snapshot to its volume's manager; returns once it has accepted
         it."""

@@ -15,7 +15,7 @@ import logging
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db import attachments, quota, volume_actions, volumes
+from cindermesh.db import attachments, migrations_state, quota, volume_actions, volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.models import AttachStatus, Volume, VolumeStatus, VolumeType
 from cindermesh.db.volume_types import encryption_of, type_extra_specs
@@ -29,11 +29,13 @@ from cindermesh.errors import (
     QuotaExceeded,
 )
 from cindermesh.settings import QuotaSettings
+from cindermesh_pb.scheduler.v1 import scheduler_pb2
 from services.api.attachments.operations import terminate
 from services.api.clients import INITIALIZE_FAILED_MESSAGE, SchedulerClient, VolumeManagerClients
 from services.api.edge.request_context import RequestContext
 from services.api.policy import authorize
 from services.api.schema import JsonValue, invalid_input
+from services.api.volume_actions import retype
 from services.api.volume_actions.body import ForceDetachRequest, StatusReset
 from services.api.volume_actions.retype import pool_capabilities, satisfies
 from services.api.volumes.lookups import (
@@ -269,11 +271,12 @@ class VolumeActions:
     async def retype(
         self, ctx: RequestContext, volume_id: str, new_type: str, policy: str | None
     ) -> None:
-        """Cinder's ``retype`` where the volume can stay where it is (its pool satisfies the
-        new type and the encryption does not change): the type changes and the per-type quota
-        moves, at once. A retype that would need a migration leaves the volume as it was, as
-        Cinder's scheduler and manager do for ``never`` (cindermesh cannot migrate, so
-        ``on-demand`` ends the same way)."""
+        """Cinder's ``retype``: where the volume can stay where it is (its pool satisfies the
+        new type and the encryption does not change), the type changes and the per-type quota
+        moves, at once. Otherwise, with ``migration_policy=on-demand``, an ``available``
+        volume without snapshots is migrated to a pool that satisfies the new type
+        (:meth:`_migrate`); with ``never`` (or no pool, an attached volume, snapshots) it is
+        left as it was, as Cinder's scheduler and manager leave it."""
         async with self._db.read() as session:
             volume = await find_volume(session, ctx, volume_id)
             authorize(ctx, RULES.RETYPE, _target(volume))
@@ -282,8 +285,8 @@ class VolumeActions:
             encryption = await encryption_of(session, (volume.volume_type_id, target.id))
         multiattach = _check_retype(ctx, volume, target.name, specs, target.id in encryption)
         in_place = encryption.get(volume.volume_type_id) == encryption.get(target.id)
+        pools = await self._scheduler.get_pools()
         if in_place:
-            pools = await self._scheduler.get_pools()
             capabilities = pool_capabilities(pools, volume.host or "")
             in_place = capabilities is not None and satisfies(capabilities, specs)
         async with self._db.session() as session:
@@ -291,19 +294,71 @@ class VolumeActions:
             if locked is None:
                 raise NotFound(f"Volume {volume_id} could not be found.")
             if not in_place and volume_actions.retypable(locked, target.id):
-                # The api's checks passed; Cinder's scheduler or manager refuses the move.
-                log.warning(
-                    "Retype of volume %s to %s requires migration but is %s.",
-                    volume_id,
-                    target.name,
-                    "not allowed" if policy in (None, "never") else "not supported here",
-                )
-                return
-            if not await volume_actions.change_type(session, locked, target, self._quotas):
-                raise InvalidVolume(_RETYPE_REFUSED)
-            if locked.multiattach != multiattach:
-                await volume_actions.set_multiattach(session, locked.id, multiattach)
+                # The api's checks passed; the move is Cinder's scheduler's and manager's.
+                if policy in (None, "never"):
+                    log.warning(
+                        "Retype of volume %s to %s requires migration but is not allowed.",
+                        volume_id,
+                        target.name,
+                    )
+                    return
+                address = await self._start_migration(session, locked, target, specs, pools)
+                if address is None:
+                    return
+            else:
+                if not await volume_actions.change_type(session, locked, target, self._quotas):
+                    raise InvalidVolume(_RETYPE_REFUSED)
+                if locked.multiattach != multiattach:
+                    await volume_actions.set_multiattach(session, locked.id, multiattach)
+                address = None
+        if address is not None:
+            await self._hand_migration(volume_id, address)
         log.info("Retype volume request issued successfully. volume=%s", volume_id)
+
+    async def _start_migration(
+        self,
+        session: AsyncSession,
+        volume: Volume,
+        target: VolumeType,
+        specs: dict[str, str],
+        pools: list[scheduler_pb2.PoolInfo],
+    ) -> str | None:
+        """Records a retype's migration on the row (``migrations_state.start``, in the
+        retype's transaction); the destination manager's address, or None (logged, nothing
+        changed) when the volume cannot migrate, as Cinder's scheduler and manager refuse."""
+        refused = None
+        if volume.status != VolumeStatus.AVAILABLE:
+            refused = "only available volumes migrate here (an attached one needs Nova)"
+        elif await volume_actions.latest_snapshot(session, volume.id) is not None:
+            refused = "Volume must not have snapshots."
+        destination = None
+        if refused is None:
+            destination = retype.destination(pools, volume.host or "", specs, volume.size)
+            if destination is None:
+                refused = "No valid backend was found. No weighed backends available"
+        address = None
+        if destination is not None:
+            address = await manager_address(session, destination)
+            if address is None:
+                refused = f"no manager registered for {destination}"
+        if refused is not None or destination is None or address is None:
+            log.warning("Retype of volume %s to %s failed: %s", volume.id, target.name, refused)
+            return None
+        if not await migrations_state.start(session, volume, destination, target, self._quotas):
+            raise InvalidVolume(_RETYPE_REFUSED)
+        log.info("Volume %s: migrating from %s to %s", volume.id, volume.host, destination)
+        return address
+
+    async def _hand_migration(self, volume_id: str, address: str) -> None:
+        """Hands the migration to the destination's manager; one that refuses or cannot be
+        reached ends it at once (``error``, the volume as it was)."""
+        try:
+            await self._managers.migrate_volume(address, volume_id)
+            return
+        except BackendUnavailable as error:
+            log.warning("volume %s: migration not accepted by %s: %s", volume_id, address, error)
+        async with self._db.session() as session:
+            await migrations_state.fail(session, volume_id, None)
 
     # Revert
 
