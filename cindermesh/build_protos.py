@@ -22,12 +22,13 @@ import grpc_tools
 from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
 
+from cindermesh.json_keys import json_key_option
+
 __all__ = ["DESCRIPTOR_SET", "REPO_ROOT", "build", "name_json_fields"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = REPO_ROOT / "protos"
 DESCRIPTOR_SET = REPO_ROOT / "build" / "cindermesh.pb"
-JSON_KEY_OPTION = "cindermesh.api.v1.json_key"
 
 
 def _include_dirs() -> list[Path]:
@@ -56,15 +57,8 @@ def name_json_fields(path: Path) -> None:
             continue
         for message in _messages(file.message_type):
             for field in message.field:
-                field.json_name = _json_key(field.options) or field.name
+                field.json_name = json_key_option(field.options) or field.name
     path.write_bytes(descriptor_set.SerializeToString())
-
-
-def _json_key(options: descriptor_pb2.FieldOptions) -> str:
-    for option, value in options.ListFields():
-        if option.full_name == JSON_KEY_OPTION:
-            return str(value)
-    return ""
 
 
 def build() -> None:

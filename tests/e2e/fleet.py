@@ -4,6 +4,7 @@ loopback ports, with a real SQLite database and the file driver in a temporary d
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -43,13 +44,12 @@ def _is_free(port: int) -> bool:
 
 
 def _toml(value: object) -> str:
-    return (
-        f'"{value}"'
-        if isinstance(value, str)
-        else str(value).lower()
-        if isinstance(value, bool)
-        else str(value)
-    )
+    """A TOML value: strings and lists of strings as JSON writes them, booleans in lower case."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | list | tuple):
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+    return str(value)
 
 
 def scheduler_name(replica: int) -> str:

@@ -49,8 +49,22 @@ def _pool(backend: str) -> str:
     return f"{HOST}@{backend}#{backend}"
 
 
+#: The example's filters: Cinder's defaults and those of the CSI driver's hints.
+AFFINITY_FILTERS = (
+    "AvailabilityZoneFilter",
+    "CapacityFilter",
+    "CapabilitiesFilter",
+    "SameBackendFilter",
+    "DifferentBackendFilter",
+)
+
+
 def _fleet(
-    base: Path, sizes: dict[str, tuple[int, str]], schedulers: int = 1, **work: float
+    base: Path,
+    sizes: dict[str, tuple[int, str]],
+    schedulers: int = 1,
+    filters: tuple[str, ...] = (),
+    **work: float,
 ) -> Fleet:
     return Fleet(
         base,
@@ -65,6 +79,7 @@ def _fleet(
             for name, (size, zone) in sizes.items()
         },
         schedulers=schedulers,
+        scheduler_settings={"scheduler_default_filters": filters} if filters else {},
         work={"handoff_timeout": 5.0, **work},
     )
 
@@ -74,7 +89,7 @@ THREE = {"file-10g": (10, "az1"), "file-20g": (20, "az1"), "file-40g": (40, "az2
 
 @pytest.fixture(scope="module")
 def three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    fleet = _fleet(tmp_path_factory.mktemp("three"), THREE)
+    fleet = _fleet(tmp_path_factory.mktemp("three"), THREE, filters=AFFINITY_FILTERS)
     fleet.start_all()
     try:
         yield fleet
@@ -129,7 +144,7 @@ def predicted_spread(capacities: dict[str, int], count: int) -> dict[str, int]:
 
 
 #: The 60 creates: 24 in az1 (the 10 and 20 GiB pools), 36 in az2 (the 40 GiB pool), in turn.
-ZONES = ["az1", "az2", "az2"] * 12 + ["az1"] * 12
+ZONES = ["az1", "az2", "az2", "az1", "az2"] * 12
 
 
 def test_sixty_creates_land_as_the_capacity_weigher_predicts(three: Fleet) -> None:

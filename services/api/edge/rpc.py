@@ -37,6 +37,7 @@ from cindermesh.errors import (
     NotAuthenticated,
     VersionNotSupported,
 )
+from cindermesh.json_keys import json_key
 from cindermesh.settings import Settings
 from cindermesh.shielding import run_to_completion
 from cindermesh.telemetry.request_id import REQUEST_ID_HEADER, current_request_id
@@ -211,7 +212,7 @@ def _refuse_unknown_body_keys(request: Any, told: str | None, ctx: RequestContex
     fields = request.DESCRIPTOR.fields_by_name
     if "body" in fields and fields["body"].message_type is struct_pb2.Struct.DESCRIPTOR:
         return
-    known = {f.json_name for f in fields.values()} | set(fields)
+    known = {json_key(f) for f in fields.values()} | set(fields)
     extra = [str(key) for key in keys if key not in known]
     if extra:
         raise InvalidInput(additional_properties(extra))
