@@ -38,6 +38,8 @@ async def record(session: AsyncSession, volume_id: str, attempt: PlacementAttemp
             decision=to_json(attempt),
         )
     )
+    if attempt.attempt <= KEPT_ATTEMPTS:
+        return  # one row per attempt: a volume has at most as many as its attempt number
     await session.flush()
     older = (
         select(VolumePlacement.id)
