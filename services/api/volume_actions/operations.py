@@ -284,7 +284,8 @@ class VolumeActions:
             specs = await type_extra_specs(session, target.id)
             encryption = await encryption_of(session, (volume.volume_type_id, target.id))
         multiattach = _check_retype(ctx, volume, target.name, specs, target.id in encryption)
-        in_place = encryption.get(volume.volume_type_id) == encryption.get(target.id)
+        same_encryption = encryption.get(volume.volume_type_id) == encryption.get(target.id)
+        in_place = same_encryption
         pools = await self._scheduler.get_pools()
         if in_place:
             capabilities = pool_capabilities(pools, volume.host or "")
@@ -302,7 +303,9 @@ class VolumeActions:
                         target.name,
                     )
                     return
-                address = await self._start_migration(session, locked, target, specs, pools)
+                address = await self._start_migration(
+                    session, locked, target, specs, pools, same_encryption
+                )
                 if address is None:
                     return
             else:
@@ -322,12 +325,16 @@ class VolumeActions:
         target: VolumeType,
         specs: dict[str, str],
         pools: list[scheduler_pb2.PoolInfo],
+        same_encryption: bool,
     ) -> str | None:
         """Records a retype's migration on the row (``migrations_state.start``, in the
         retype's transaction); the destination manager's address, or None (logged, nothing
         changed) when the volume cannot migrate, as Cinder's scheduler and manager refuse."""
         refused = None
-        if volume.status != VolumeStatus.AVAILABLE:
+        if not same_encryption:
+            # Cinder re-encrypts through attached copies (os-brick); a raw copy cannot.
+            refused = "a migration that changes the encryption is not supported here"
+        elif volume.status != VolumeStatus.AVAILABLE:
             refused = "only available volumes migrate here (an attached one needs Nova)"
         elif await volume_actions.latest_snapshot(session, volume.id) is not None:
             refused = "Volume must not have snapshots."
