@@ -44,6 +44,9 @@ OUT = REPO / "data" / "tempest"
 SELECT_REGEX = r"^tempest\.api\.volume"
 EXCLUDE_REGEX = r"(\[.*\bimage\b.*\])|(\.VolumesExtendTest\.test_volume_extend\[)"
 REGION = "RegionOne"
+#: The file backends the cluster runs (``[volume] backend_names``, multi_backend = true): each
+#: its own volume manager process and port.
+BACKENDS = ("file-1", "file-2")
 
 #: The statuses subunit reports that count as a pass.
 PASSED = {"success"}
@@ -292,6 +295,18 @@ project_name = "{ks.service_project}"
 user_domain_name = "Default"
 project_domain_name = "Default"
 """
+    ports = [cluster.backend_port, *(free_port() for _ in BACKENDS[1:])]
+    backends = "".join(
+        f"""
+[[backends]]
+name = "{name}"
+driver = "file"
+port = {port}
+total_capacity_gb = 1000
+report_interval = 2.0
+"""
+        for name, port in zip(BACKENDS, ports, strict=True)
+    )
     cluster.config_path.write_text(
         f"""data_dir = "{data_dir}"
 host_name = "tempest"
@@ -306,13 +321,7 @@ port = {cluster.api_port}
 [scheduler]
 port = {cluster.scheduler_port}
 
-[[backends]]
-name = "file-1"
-driver = "file"
-port = {cluster.backend_port}
-total_capacity_gb = 1000
-report_interval = 2.0
-"""
+{backends}"""
     )
     return cluster
 
@@ -332,8 +341,8 @@ def running(cluster: Cluster, extra_env: dict[str, str], cwd: Path = REPO) -> It
         (cluster.data_dir.parent / "cindermesh.log").write_text("".join(cluster.output))
 
 
-def pools(volume_url: str, token: str) -> list[dict[str, Any]]:
-    """``get_pools?detail=true`` as admin, once a backend has reported."""
+def pools(volume_url: str, token: str, backends: int = len(BACKENDS)) -> list[dict[str, Any]]:
+    """``get_pools?detail=true`` as admin, once ``backends`` backends have reported."""
     deadline = time.monotonic() + 60
     while True:
         status, _, body = http(
@@ -341,7 +350,7 @@ def pools(volume_url: str, token: str) -> list[dict[str, Any]]:
             f"{volume_url}/scheduler-stats/get_pools?detail=true",
             headers={"X-Auth-Token": token},
         )
-        if status == 200 and body.get("pools"):
+        if status == 200 and len(body.get("pools") or []) >= backends:
             return list(body["pools"])
         if time.monotonic() > deadline:
             raise RuntimeError(f"get_pools answered {status} {body}")
@@ -363,7 +372,9 @@ def tempest_conf(
     ks: Keystone, pool_list: list[dict[str, Any]], microversion: str, log_dir: Path
 ) -> str:
     capabilities = pool_list[0]["capabilities"]
-    backend_names = sorted({p["capabilities"]["volume_backend_name"] for p in pool_list})
+    # Configured order (Tempest's retype tests migrate from the first to the second).
+    reported = {p["capabilities"]["volume_backend_name"] for p in pool_list}
+    backend_names = [b for b in BACKENDS if b in reported] + sorted(reported - set(BACKENDS))
     return f"""[DEFAULT]
 log_dir = {log_dir}
 log_file = tempest.log
