@@ -23,14 +23,13 @@ since a report is not counted here: it is read from the database (``claims.py``)
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from services.scheduler.capacity import AUTO, calculate_max_over_subscription_ratio, is_unbounded
+from services.scheduler.capacity import AUTO, calculate_max_over_subscription_ratio
 
 __all__ = [
     "DEFAULT_MAX_OVER_SUBSCRIPTION_RATIO",
@@ -40,7 +39,6 @@ __all__ = [
     "PoolReport",
     "PoolState",
     "PoolView",
-    "consume_from_volume",
     "pool_state_from_report",
 ]
 
@@ -202,18 +200,6 @@ def pool_state_from_report(
     )
 
 
-def consume_from_volume(pool: PoolState, size_gb: float) -> PoolState:
-    """Transitional (removed once no caller is left; capacity claims live in the database):
-    allocated and provisioned grow by the size, free shrinks by it."""
-    free = pool.free_capacity_gb
-    return dataclasses.replace(
-        pool,
-        allocated_capacity_gb=pool.allocated_capacity_gb + size_gb,
-        provisioned_capacity_gb=pool.provisioned_capacity_gb + size_gb,
-        free_capacity_gb=free if is_unbounded(free) else free - size_gb,
-    )
-
-
 @dataclass
 class _Backend:
     stream: object
@@ -325,14 +311,6 @@ class BackendStates:
         if pool is None or not self.is_up(pool.backend):
             return None
         return pool
-
-    def consume(self, pool_id: str, size_gb: float, *, update_time: bool = True) -> bool:
-        """Transitional, see :func:`consume_from_volume`; the next report overwrites it."""
-        pool = self._pools.get(pool_id)
-        if pool is None:
-            return False
-        self._pools[pool_id] = consume_from_volume(pool, size_gb)
-        return True
 
     def pool_views(self) -> list[PoolView]:
         """The pools for ``get_pools`` (the backends that are up), as reported."""
