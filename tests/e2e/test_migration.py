@@ -177,3 +177,60 @@ def test_a_source_manager_down_ends_the_migration_as_error(fleet: Fleet, project
             assert _image(fleet, "file-1", volume_id).exists()
         finally:
             fleet.start("volume:file-1")
+
+
+def test_a_destination_killed_mid_copy_ends_the_migration_as_error(
+    fleet: Fleet, project: str
+) -> None:
+    """kill -9 of the destination manager while it copies (a 10 GiB sparse volume: its
+    chunks take seconds to read): the volume stays ``retyping`` while it is down, and its
+    restart ends the migration as ``error``, the volume where it was with its old type and
+    data, the partial copy removed; asked again, it migrates."""
+    admin = headers(project, user="admin", version="3.71")
+    base = f"{fleet.rest_url}/v3/{project}"
+    with httpx.Client(timeout=30) as client:
+        _type(client, base, admin, f"k1-{project[:8]}", "file-1")
+        _type(client, base, admin, f"k2-{project[:8]}", "file-2")
+        _wait_pools(client, base, admin, 2)
+        body = {"volume": {"size": 10, "volume_type": f"k1-{project[:8]}"}}
+        volume_id = client.post(f"{base}/volumes", headers=admin, json=body).json()["volume"]["id"]
+        url = f"{base}/volumes/{volume_id}"
+        wait_for_status(client, url, admin, "available")
+        with _image(fleet, "file-1", volume_id).open("r+b") as image:
+            image.seek(OFFSET)
+            image.write(PATTERN)
+        _retype(client, url, admin, f"k2-{project[:8]}", "on-demand")
+        deadline = time.monotonic() + 20
+        while (volume := _show(client, url, admin))["migration_status"] != "migrating":
+            assert time.monotonic() < deadline, volume
+            time.sleep(0.02)
+        fleet.kill("volume:file-2")
+        try:
+            time.sleep(0.5)
+            held = _show(client, url, admin)
+            assert (held["status"], held["migration_status"]) == ("retyping", "migrating")
+        finally:
+            fleet.start("volume:file-2")
+        deadline = time.monotonic() + 30
+        while (volume := _show(client, url, admin))["migration_status"] != "error":
+            assert time.monotonic() < deadline, volume
+            time.sleep(0.1)
+        assert volume["status"] == "available"
+        assert volume["volume_type"] == f"k1-{project[:8]}"
+        assert volume["os-vol-host-attr:host"] == "fleet@file-1#file-1"
+        assert not _image(fleet, "file-2", volume_id).exists()
+        with _image(fleet, "file-1", volume_id).open("rb") as image:
+            image.seek(OFFSET)
+            assert image.read(len(PATTERN)) == PATTERN
+        # And it migrates once asked again (once the restarted backend reports again).
+        _wait_pools(client, base, admin, 2)
+        _retype(client, url, admin, f"k2-{project[:8]}", "on-demand")
+        deadline = time.monotonic() + 240
+        while (moved := _show(client, url, admin))["migration_status"] not in ("success", "error"):
+            assert time.monotonic() < deadline, moved
+            time.sleep(0.2)
+        assert moved["migration_status"] == "success", moved
+        assert moved["volume_type"] == f"k2-{project[:8]}"
+        with _image(fleet, "file-2", volume_id).open("rb") as image:
+            image.seek(OFFSET)
+            assert image.read(len(PATTERN)) == PATTERN

@@ -125,9 +125,28 @@ def _remove(path: Path) -> bool:
 
 
 def _read_range(path: Path, offset: int, length: int) -> bytes:
+    """The bytes at ``offset``; a range that is all hole is zeros without reading it (reading
+    holes costs the kernel as much as reading data)."""
     with path.open("rb") as image:
+        size = os.fstat(image.fileno()).st_size
+        if offset >= size:
+            return b""
+        try:
+            data_at = os.lseek(image.fileno(), offset, os.SEEK_DATA)
+        except OSError:  # ENXIO: no data from offset on (or SEEK_DATA not supported)
+            data_at = size if _seek_data_supported(image.fileno()) else offset
+        if data_at >= offset + length:
+            return bytes(min(length, size - offset))
         image.seek(offset)
         return image.read(length)
+
+
+def _seek_data_supported(fd: int) -> bool:
+    try:
+        os.lseek(fd, 0, os.SEEK_HOLE)
+    except OSError:
+        return False
+    return True
 
 
 def _write_range(path: Path, offset: int, data: bytes) -> None:
