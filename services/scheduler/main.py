@@ -13,6 +13,7 @@ from cindermesh.settings import Settings, load_settings
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from services.scheduler import registry
 from services.scheduler.backend_state import BackendStates
 from services.scheduler.backend_watch import BackendWatcher
 from services.scheduler.manager_client import GrpcVolumeManagers
@@ -25,15 +26,21 @@ __all__ = ["SERVICE_NAME", "main", "serve"]
 SERVICE_NAME = "cindermesh-scheduler"
 
 
-def _config(settings: Settings) -> SchedulerConfig:
+def _config(settings: Settings, name: str) -> SchedulerConfig:
+    """The scheduler's settings; the filters, weighers and weight handler by name (an unknown
+    name stops the start, naming the valid ones)."""
     scheduler = settings.scheduler
     if scheduler.scheduler_max_attempts < 1:
         raise ValueError("scheduler_max_attempts must be at least 1")
+    filters, weighers, handler = registry.from_settings(scheduler)
     return SchedulerConfig(
         max_attempts=scheduler.scheduler_max_attempts,
-        capacity_weight_multiplier=scheduler.capacity_weight_multiplier,
         handoff_timeout=settings.work.handoff_timeout,
         placement_timeout=settings.work.placement_timeout,
+        filters=filters,
+        weighers=weighers,
+        weight_handler=handler,
+        name=name,
     )
 
 
@@ -50,7 +57,7 @@ async def serve(settings: Settings, replica: int = 0) -> None:
     """Runs scheduler replica ``replica`` on ``settings.scheduler.address(replica)`` until
     SIGTERM or SIGINT."""
     address = _address(settings, replica)
-    config = _config(settings)
+    config = _config(settings, address)
     provider = setup_tracing(SERVICE_NAME, settings.data_dir)
     setup_logging(SERVICE_NAME)
     db = open_database(settings)
