@@ -135,8 +135,11 @@ local function top_level_keys(text)
         return nil
       end
       if depth == 1 and expect_key then
-        -- A key too long for a header stands as "..." (it is not a field's name either).
-        keys[#keys + 1] = finish - pos > MAX_KEY and '"..."' or text:sub(pos, finish)
+        -- A key too long for a header, or with a byte a header cannot carry (a control
+        -- character, or beyond ASCII), stands as "..." (it is not a field's name either).
+        local key = text:sub(pos, finish)
+        local unfit = finish - pos > MAX_KEY or key:find("[^\32-\126]") ~= nil
+        keys[#keys + 1] = unfit and '"..."' or key
         expect_key = false
         if #keys == MAX_KEYS then
           break

@@ -492,8 +492,8 @@ def _bootstrap(state: Path, venv: Path, admin_password: str, port: int) -> None:
             [
                 *manage,
                 "bootstrap",
-                "--bootstrap-password",
-                admin_password,
+                # One argument: a password that starts with "-" is not taken for an option.
+                f"--bootstrap-password={admin_password}",
                 "--bootstrap-username",
                 "admin",
                 "--bootstrap-project-name",

@@ -350,3 +350,19 @@ def test_the_body_top_level_keys_reach_the_api(client: httpx.Client) -> None:
         f"/v3/{PROJECT}/volumes", content=" {} ", headers={"content-type": "application/json"}
     )
     assert response.json()["volume"]["metadata"]["body_keys"] == "[]"
+
+
+def test_a_key_no_header_can_carry_stands_as_dots(client: httpx.Client) -> None:
+    """A control character or a byte beyond ASCII in a key would make the header (and so the
+    call to the api) invalid; such a key is told as ``"..."``."""
+    body = '{"volume": {}, "\u00e9t\u00e9": 1, "tab\\u0009": 2, "ok": 3}'.encode()
+    response = client.post(
+        f"/v3/{PROJECT}/volumes", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    assert json.loads(response.json()["volume"]["metadata"]["body_keys"]) == [
+        "volume",
+        "...",
+        "tab\t",
+        "ok",
+    ]
