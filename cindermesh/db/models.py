@@ -284,7 +284,7 @@ class VolumeAttachment(SQLModel, table=True):
 
 class VolumePlacement(SQLModel, table=True):
     """One placement attempt of a volume: what the scheduler decided and why
-    (``services.scheduler.decision.PlacementAttempt`` as JSON), recorded in the transaction
+    (``cindermesh.placement.PlacementAttempt`` as JSON), recorded in the transaction
     that places the volume or fails it (``cindermesh.db.placements``); the last few are kept,
     and they go with their volume."""
 
