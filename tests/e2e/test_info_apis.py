@@ -296,8 +296,10 @@ def test_user_messages(cluster: Cluster, project: str) -> None:
         for message in messages:
             _keys(message, MESSAGE_KEYS, MESSAGE_OPTIONAL)
         (mine,) = [m for m in messages if m.get("resource_uuid") == volume["id"]]
+        # Cinder's words, then (ours) the filter that removed the last candidate.
         assert mine["user_message"] == (
             "schedule allocate volume:Could not find any available weighted backend."
+            " Filter CapabilitiesFilter removed the last candidate."
         )
         assert mine["event_id"] == "VOLUME_VOLUME_001_003"
         assert (mine["message_level"], mine["resource_type"]) == ("ERROR", "VOLUME")
