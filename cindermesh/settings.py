@@ -126,7 +126,11 @@ class GatewaySettings:
 @dataclass(frozen=True)
 class ApiSettings:
     host: str = "127.0.0.1"
+    #: The first replica's port; replica ``i`` (0-based) listens on ``port + i``.
     port: int = 18776
+    #: Api processes (each its own port), all behind the gateway, which balances them,
+    #: health-checks them and retries idempotent calls on another one.
+    replicas: int = 1
     #: Users who are admins (Cinder's noauth makes everyone one; we do not).
     admin_users: tuple[str, ...] = ("admin",)
     #: The zone given to volumes created without one (Cinder's ``default_availability_zone``).
@@ -141,6 +145,16 @@ class ApiSettings:
             raise ValueError(
                 f"api.auth_strategy must be 'noauth' or 'keystone', not {self.auth_strategy!r}"
             )
+        if self.replicas < 1:
+            raise ValueError("[api] replicas must be at least 1")
+
+    def address(self, replica: int) -> str:
+        """``host:port`` of replica ``replica`` (0-based)."""
+        return f"{self.host}:{self.port + replica}"
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(self.address(i) for i in range(self.replicas))
 
 
 @dataclass(frozen=True)
@@ -260,6 +274,10 @@ class WorkSettings:
     #: Seconds during which a create retried with the same request id (and project) answers
     #: the volume the first one made.
     idempotency_window: int = 3600
+    #: Seconds a service stopping on SIGTERM gives the RPCs in flight, and the work they
+    #: started, to finish (health NOT_SERVING first, no new RPCs); what is still running then
+    #: is left as recovery on another replica, or on the restart, takes it over.
+    drain_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -346,6 +364,8 @@ class Settings:
             self.keystone_authtoken.check_complete()
         if self.scheduler.replicas < 1:
             raise ValueError("[scheduler] replicas must be at least 1")
+        if self.work.drain_timeout < 0:
+            raise ValueError("[work] drain_timeout must not be negative")
         for backend in self.backends:
             if backend.provisioning not in ("thin", "thick"):
                 raise ValueError(
