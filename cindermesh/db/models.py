@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "DEFAULT_VOLUME_TYPE",
+    "NAMING_CONVENTION",
     "AttachStatus",
     "Group",
     "GroupSnapshot",
@@ -49,6 +50,18 @@ __all__ = [
 ]
 
 DEFAULT_VOLUME_TYPE = "__DEFAULT__"
+
+#: Names of indexes and constraints, so that migrations name them as the models do (on every
+#: engine: an unnamed constraint gets a name of the server's choosing). Indexes keep
+#: SQLAlchemy's default names; set before any table is defined.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 #: Naive UTC; without the annotation SQLModel stores datetimes as timezone-aware only.
 NaiveUTC = Annotated[dt.datetime, NaiveDatetime]
