@@ -6,6 +6,21 @@ failing a lock upgrade) and ``read()`` for work that only reads (a plain deferre
 it never takes the write lock, so a held or stuck writer never blocks a read). Neither may be
 interrupted by a client's cancellation: request handlers run their database work through
 ``cindermesh.shielding.run_to_completion``.
+
+PostgreSQL (``database_url = "postgresql+asyncpg://..."``, the production database) runs at
+READ COMMITTED, its default, with row locks, not SERIALIZABLE with retries. Every write that
+depends on what it read either locks what it read (``SELECT ... FOR UPDATE``: the quota usages
+and reservations, a volume row read before its change) or is one conditional UPDATE on the
+state it expects (``cindermesh.db.volumes``: a loser matches no row and says so); a row that
+may not exist yet is inserted with ``ON CONFLICT DO NOTHING`` before it is locked
+(``cindermesh.db.quota``). That is Cinder's own way on MySQL/PostgreSQL, it holds on SQLite
+too (whose ``BEGIN IMMEDIATE`` serialises the writers anyway, and ignores ``FOR UPDATE``), and
+it never fails a transaction for a conflict another could have had: SERIALIZABLE would abort
+the losers of every race (two creates in one project always conflict on its usage rows) and
+need every transaction written to be replayed from its start, including the RPCs some make
+after their reads. Each process keeps a small pool (``POSTGRES_POOL_SIZE`` connections, up to
+``POSTGRES_MAX_OVERFLOW`` more under bursts), checked before use so that a restarted server
+costs no failed request.
 """
 
 from __future__ import annotations
@@ -22,12 +37,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db.models import DEFAULT_VOLUME_TYPE, VolumeType
 from cindermesh.settings import Settings
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "Database", "open_database"]
+__all__ = [
+    "POSTGRES_MAX_OVERFLOW",
+    "POSTGRES_POOL_SIZE",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "Database",
+    "open_database",
+]
 
 #: How long a SQLite statement waits for another process's write lock before it fails (the
 #: api then answers 503); below Envoy's route timeout so that the client gets Cinder's answer.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _READ_ONLY = "cindermesh_read_only"
+#: Connections each process keeps open to PostgreSQL, and how many more a burst may open (a
+#: deployment of N processes needs N x their sum below the server's ``max_connections``).
+POSTGRES_POOL_SIZE = 5
+POSTGRES_MAX_OVERFLOW = 15
+#: Seconds a session waits for a pooled connection before the request fails (503).
+_POOL_TIMEOUT = 30
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -102,6 +129,15 @@ def open_database(settings: Settings) -> Database:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    elif url.startswith("postgresql"):
+        engine = create_async_engine(
+            url,
+            isolation_level="READ COMMITTED",
+            pool_size=POSTGRES_POOL_SIZE,
+            max_overflow=POSTGRES_MAX_OVERFLOW,
+            pool_timeout=_POOL_TIMEOUT,
+            pool_pre_ping=True,
+        )
     else:
-        engine = create_async_engine(url, pool_size=10, max_overflow=20)
+        raise ValueError(f"database_url {url!r}: expected sqlite+aiosqlite or postgresql+asyncpg")
     return Database(engine)

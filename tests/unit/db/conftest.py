@@ -1,4 +1,5 @@
-"""A real SQLite database (as the services open it) with volumes to hang rows on."""
+"""A real database (as the services open it: SQLite, then PostgreSQL) with volumes to hang
+rows on."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from cindermesh.settings import Settings
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = open_database(Settings(data_dir=tmp_path))
+async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
+    database = open_database(Settings(data_dir=tmp_path, database_url=database_url))
     await database.create_schema()
     yield database
     await database.close()

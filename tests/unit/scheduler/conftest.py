@@ -1,4 +1,4 @@
-"""A real SQLite database with one volume waiting to be scheduled."""
+"""A real database (SQLite, then PostgreSQL) with one volume waiting to be scheduled."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ USAGE = {
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = open_database(Settings(data_dir=tmp_path))
+async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
+    database = open_database(Settings(data_dir=tmp_path, database_url=database_url))
     await database.create_schema()
     async with database.session() as session:
         session.add(
