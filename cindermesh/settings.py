@@ -42,6 +42,8 @@ __all__ = [
     "Settings",
     "WorkSettings",
     "load_settings",
+    "replica_address",
+    "replicas_share_host",
 ]
 
 
@@ -50,6 +52,23 @@ class DriverKind(enum.StrEnum):
 
     FILE = "file"
     RBD = "rbd"
+
+
+def replicas_share_host(host: str) -> bool:
+    """Whether the replicas of a service reached at ``host`` run on one machine: ``host`` is an
+    IPv4 address (the default ``127.0.0.1``). A DNS name instead resolves to every replica (a
+    Kubernetes headless Service, a compose network alias), each on its own host."""
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def replica_address(host: str, port: int, replica: int) -> str:
+    """``host:port`` of replica ``replica`` (0-based): on ``port + replica`` when the replicas
+    share the host (:func:`replicas_share_host`), else every replica on ``port`` of its own."""
+    return f"{host}:{port + replica if replicas_share_host(host) else port}"
 
 
 @dataclass(frozen=True)
@@ -126,7 +145,8 @@ class GatewaySettings:
 @dataclass(frozen=True)
 class ApiSettings:
     host: str = "127.0.0.1"
-    #: The first replica's port; replica ``i`` (0-based) listens on ``port + i``.
+    #: The first replica's port; replica ``i`` (0-based) listens on ``port + i`` when ``host``
+    #: is an IP address (one machine), on ``port`` of its own host when ``host`` is a DNS name.
     port: int = 18776
     #: Api processes (each its own port), all behind the gateway, which balances them,
     #: health-checks them and retries idempotent calls on another one.
@@ -149,12 +169,13 @@ class ApiSettings:
             raise ValueError("[api] replicas must be at least 1")
 
     def address(self, replica: int) -> str:
-        """``host:port`` of replica ``replica`` (0-based)."""
-        return f"{self.host}:{self.port + replica}"
+        """``host:port`` of replica ``replica`` (0-based): :func:`replica_address`."""
+        return replica_address(self.host, self.port, replica)
 
     @property
     def addresses(self) -> tuple[str, ...]:
-        return tuple(self.address(i) for i in range(self.replicas))
+        """The distinct addresses of the replicas (one DNS name stands for all of them)."""
+        return tuple(dict.fromkeys(self.address(i) for i in range(self.replicas)))
 
 
 @dataclass(frozen=True)
@@ -203,7 +224,8 @@ class KeystoneAuthtokenSettings:
 @dataclass(frozen=True)
 class SchedulerSettings:
     host: str = "127.0.0.1"
-    #: The first replica's port; replica ``i`` (0-based) listens on ``port + i``.
+    #: The first replica's port; replica ``i`` (0-based) listens on ``port + i`` when ``host``
+    #: is an IP address (one machine), on ``port`` of its own host when ``host`` is a DNS name.
     port: int = 18777
     #: Scheduler processes (each its own port); every one knows every backend, and the
     #: database's claims keep them from placing two volumes on the same free space.
@@ -234,21 +256,20 @@ class SchedulerSettings:
     volume_number_multiplier: float = -1.0
 
     def address(self, replica: int) -> str:
-        """``host:port`` of replica ``replica`` (0-based)."""
-        return f"{self.host}:{self.port + replica}"
+        """``host:port`` of replica ``replica`` (0-based): :func:`replica_address`."""
+        return replica_address(self.host, self.port, replica)
 
     @property
     def addresses(self) -> tuple[str, ...]:
-        return tuple(self.address(i) for i in range(self.replicas))
+        """The distinct addresses of the replicas (one DNS name stands for all of them)."""
+        return tuple(dict.fromkeys(self.address(i) for i in range(self.replicas)))
 
     @property
     def grpc_target(self) -> str:
         """A gRPC target naming every replica, for a ``round_robin`` channel that skips the
         replicas that are down: ``ipv4:a:p1,a:p2`` for an IPv4 address, else the DNS name
         (whose addresses are the replicas) and the first port."""
-        try:
-            ipaddress.IPv4Address(self.host)
-        except ValueError:
+        if not replicas_share_host(self.host):
             return self.address(0)
         return "ipv4:" + ",".join(self.addresses)
 
@@ -350,6 +371,11 @@ class Settings:
     database_url: str = ""
     #: The host name of this node, as in Cinder's ``host`` option.
     host_name: str = "cindermesh"
+    #: The address every gRPC server of this process listens on, with its service's port
+    #: (``0.0.0.0`` in a container, where the service is reached by a DNS name that is not
+    #: an address of its own); empty: the host it is reached at (``[api] host``,
+    #: ``[scheduler] host``, a backend's ``host``), as on one machine.
+    listen_host: str = ""
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
@@ -372,6 +398,15 @@ class Settings:
                     f"backend {backend.name}: provisioning must be thin or thick, "
                     f"not {backend.provisioning!r}"
                 )
+
+    def listen_address(self, address: str) -> str:
+        """Where a server reached at ``address`` (``host:port``) listens: ``listen_host`` with
+        the same port, or ``address`` itself when ``listen_host`` is empty."""
+        if not self.listen_host:
+            return address
+        port = address.rpartition(":")[2]
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return f"{host}:{port}"
 
     @property
     def db_url(self) -> str:
@@ -427,7 +462,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if section == "backends":
             raise ValueError("backends are set in the config file, not the environment")
         raw.setdefault(section, {}).update(values)
-    for key in ("data_dir", "database_url", "host_name"):
+    for key in ("data_dir", "database_url", "host_name", "listen_host"):
         if (value := env.get(f"CINDERMESH_{key.upper()}")) is not None:
             raw[key] = value
     sections = {
@@ -446,7 +481,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             kwargs[name] = PolicySettings.from_mapping(value)
         elif name == "backends":
             kwargs[name] = tuple(_build(BackendSettings, b) for b in value)
-        elif name in ("data_dir", "database_url", "host_name"):
+        elif name in ("data_dir", "database_url", "host_name", "listen_host"):
             kwargs[name] = _coerce(Path if name == "data_dir" else str, value)
         else:
             raise ValueError(f"unknown setting {name!r}")
