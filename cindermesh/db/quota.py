@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from cindermesh.db.insert_missing import insert_missing
 from cindermesh.db.models import Quota, QuotaClass, QuotaUsage, Reservation
 from cindermesh.errors import QuotaExceeded
 from cindermesh.settings import QuotaSettings
@@ -134,19 +135,34 @@ async def limits_for(
     return limits
 
 
-async def _usages(
+async def _lock_usages(
     session: AsyncSession, project_id: str, resources: Sequence[str]
 ) -> dict[str, QuotaUsage]:
+    # In the resources' order, so that two transactions locking some of the same rows take
+    # them in the same order (no deadlock).
     query = (
         select(QuotaUsage)
         .where(QuotaUsage.project_id == project_id, col(QuotaUsage.resource).in_(resources))
+        .order_by(col(QuotaUsage.resource))
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    usages = {u.resource: u for u in await session.exec(query)}
-    for resource in resources:
-        if resource not in usages:
-            usages[resource] = QuotaUsage(project_id=project_id, resource=resource)
-            session.add(usages[resource])
+    return {u.resource: u for u in await session.exec(query)}
+
+
+async def _usages(
+    session: AsyncSession, project_id: str, resources: Sequence[str]
+) -> dict[str, QuotaUsage]:
+    """The project's usage rows of ``resources``, locked until the transaction ends; a row
+    not there yet (the project's first use of the resource) is inserted first, tolerating
+    another transaction inserting it at the same time (``insert_missing``)."""
+    usages = await _lock_usages(session, project_id, resources)
+    missing = sorted(set(resources) - set(usages))
+    if missing:
+        await insert_missing(
+            session, QuotaUsage, [{"project_id": project_id, "resource": r} for r in missing]
+        )
+        usages |= await _lock_usages(session, project_id, missing)
     return usages
 
 
@@ -226,7 +242,7 @@ async def _settle(session: AsyncSession, reservation_ids: Sequence[str], to_in_u
     by_project: dict[str, list[Reservation]] = {}
     for reservation in reservations:
         by_project.setdefault(reservation.project_id, []).append(reservation)
-    for project_id, mine in by_project.items():
+    for project_id, mine in sorted(by_project.items()):  # projects in one order: no deadlock
         usages = await _usages(session, project_id, [r.resource for r in mine])
         for reservation in mine:
             usage = usages[reservation.resource]
@@ -285,14 +301,18 @@ async def release(session: AsyncSession, project_id: str, deltas: Mapping[str, i
 
 async def expire_reservations(session: AsyncSession, created_before: dt.datetime) -> int:
     """Rolls back reservations made before ``created_before`` (Cinder's
-    ``reservation_expire``): the work that made them died before committing. Returns how
-    many; safe when several processes expire at once (the rows are locked, and each is
-    settled by whoever deletes it)."""
+    ``reservation_expire``: a reservation expires ``reservation_expire`` seconds after it was
+    made): the work that made them died before committing. Returns how many; safe when
+    several processes expire at once, or one expires what another commits: each row is
+    locked and settled by whoever deletes it; rows another transaction holds are skipped
+    (``SKIP LOCKED``: a commit in progress, another replica's expiry; SQLite has one writer),
+    so that expiring never waits on them."""
     query = (
         select(Reservation.id)
         .where(col(Reservation.created_at) < created_before)
+        .order_by(col(Reservation.created_at))
         .limit(500)
-        .with_for_update()
+        .with_for_update(skip_locked=True)
     )
     expired = list(await session.exec(query))
     if expired:

@@ -39,3 +39,11 @@ async def add_volume(db: Database, volume_id: str, project_id: str = "p1") -> No
                 quota_held=False,
             )
         )
+
+
+@pytest.fixture
+async def peer(db: Database, tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
+    """A second engine on the same database: another process (its own connections)."""
+    database = open_database(Settings(data_dir=tmp_path, database_url=database_url))
+    yield database
+    await database.close()
