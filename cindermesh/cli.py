@@ -1,7 +1,7 @@
 """The ``cindermesh`` command: the whole product (``up``) or any one piece of it.
 
     cindermesh up                    everything on loopback, in the foreground
-    cindermesh api | scheduler       one gRPC service (scheduler --replica N: replica N)
+    cindermesh api | scheduler       one gRPC service (--replica N: replica N)
     cindermesh volume --backend NAME one volume manager
     cindermesh gateway               Envoy alone (config rendered into <data_dir>/envoy.yaml)
     cindermesh trace-sink [--port N] a local OTLP/gRPC receiver writing <data_dir>/traces/
@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cindermesh", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("up", help="start everything on loopback in the foreground")
-    commands.add_parser("api", help="run the api service (VolumeService)")
+    api = commands.add_parser("api", help="run the api service (VolumeService)")
+    api.add_argument("--replica", type=int, default=0, help="replica to run, 0-based (default: 0)")
     scheduler = commands.add_parser("scheduler", help="run the scheduler service")
     scheduler.add_argument(
         "--replica", type=int, default=0, help="replica to run, 0-based (default: 0)"
@@ -60,10 +61,10 @@ def _run_service(name: str, service: Coroutine[Any, Any, None]) -> int:
     return 0
 
 
-def _api(settings: Settings) -> int:
+def _api(settings: Settings, replica: int) -> int:
     from services.api.main import serve
 
-    return _run_service("api", serve(settings))
+    return _run_service("api", serve(settings, replica))
 
 
 def _scheduler(settings: Settings, replica: int) -> int:
@@ -120,7 +121,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "up":
         return _up(settings)
     if command == "api":
-        return _api(settings)
+        return _api(settings, args.replica)
     if command == "scheduler":
         return _scheduler(settings, args.replica)
     if command == "volume":

@@ -6,7 +6,8 @@
 * the REST routes: every ``google.api.http`` pattern of those services, additional bindings
   included, with the HTTP methods bound to it (for the tests that walk every route);
 * the REST answers: each RPC's ``(cindermesh.api.v1.rest_status)`` and ``rest_no_body``
-  options, which become the metadata of a route on its gRPC path (the transcoder's).
+  options, which become the metadata of a route on its gRPC path (the transcoder's);
+* each RPC's HTTP methods (its retry policy at the gateway follows them).
 
 (Cinder's JSON keys are in the descriptor set itself, as each field's ``json_name``:
 ``cindermesh/build_protos.py``.)
@@ -30,6 +31,7 @@ __all__ = [
     "PublicApi",
     "RestAnswer",
     "RestRoute",
+    "RpcMethods",
     "http_bindings",
     "read_public_api",
 ]
@@ -59,6 +61,14 @@ class RestAnswer:
 
 
 @dataclass(frozen=True)
+class RpcMethods:
+    #: The RPC's gRPC path, ``/cindermesh.api.v1.<Service>/<Method>``.
+    grpc_path: str
+    #: The HTTP methods of its bindings, upper case and sorted.
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PublicApi:
     #: Fully qualified names of the services the transcoder serves, sorted.
     services: tuple[str, ...]
@@ -66,6 +76,8 @@ class PublicApi:
     routes: tuple[RestRoute, ...]
     #: The RPCs whose success is not a 200 with a body, sorted by gRPC path.
     answers: tuple[RestAnswer, ...] = ()
+    #: Every RPC with a REST binding, sorted by gRPC path.
+    rpcs: tuple[RpcMethods, ...] = ()
 
 
 def http_bindings(rule: http_pb2.HttpRule) -> Iterator[tuple[str, str]]:
@@ -91,19 +103,25 @@ def read_public_api(descriptor: Path) -> PublicApi:
     services: list[str] = []
     methods: dict[str, set[str]] = {}
     answers: list[RestAnswer] = []
+    rpcs: list[RpcMethods] = []
     for file in public:
         for service in file.service:
             services.append(f"{PUBLIC_PACKAGE}.{service.name}")
             for method in service.method:
+                path = f"/{PUBLIC_PACKAGE}.{service.name}/{method.name}"
                 status, no_body = _rest_answer(method.options)
                 if status != 200 or no_body:
-                    path = f"/{PUBLIC_PACKAGE}.{service.name}/{method.name}"
                     answers.append(RestAnswer(path, status, no_body))
                 rule = method.options.Extensions[annotations_pb2.http]
+                verbs: set[str] = set()
                 for verb, template in http_bindings(rule):
                     methods.setdefault(template, set()).add(verb)
+                    verbs.add(verb)
+                if verbs:
+                    rpcs.append(RpcMethods(path, tuple(sorted(verbs))))
     if not services:
         raise ValueError(f"{descriptor} has no service in package {PUBLIC_PACKAGE}")
     routes = tuple(RestRoute(t, tuple(sorted(m))) for t, m in sorted(methods.items()))
     answers.sort(key=lambda a: a.grpc_path)
-    return PublicApi(tuple(sorted(services)), routes, tuple(answers))
+    rpcs.sort(key=lambda r: r.grpc_path)
+    return PublicApi(tuple(sorted(services)), routes, tuple(answers), tuple(rpcs))

@@ -1,15 +1,17 @@
 """Renders Envoy's configuration for the REST gateway from ``deploy/envoy/envoy.yaml.tmpl``.
 
 The template holds the listener, the Lua filter (``deploy/envoy/cinder_rest.lua``), the gRPC-JSON
-transcoder and the api cluster; this module fills in addresses, paths and request size limits
-(``GatewaySettings``) and, when an OTLP endpoint is given, Envoy's OpenTelemetry tracer and the
-cluster it exports to.
+transcoder and the api cluster (health-checked, balanced); this module fills in addresses (every
+api replica), paths, request size limits (``GatewaySettings``), the routes with their retry
+policies and, when an OTLP endpoint is given, Envoy's OpenTelemetry tracer and the cluster it
+exports to.
 
 What the gateway knows about the public API comes from the descriptor set
 (``build/cindermesh.pb``), never from lists kept here (see :func:`read_public_api`): the
-services the transcoder serves and each RPC's declared REST answer (route metadata the Lua
-filter reads). Errors Envoy makes get Cinder's shape from ``local_reply_config``, rendered from
-``cindermesh/gateway_faults.py``.
+services the transcoder serves, each RPC's declared REST answer (route metadata the Lua
+filter reads) and its HTTP methods (which say whether a retry after it may have run is safe:
+:func:`retry_conditions`). Errors Envoy makes get Cinder's shape from ``local_reply_config``,
+rendered from ``cindermesh/gateway_faults.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from string import Template
 from urllib.parse import urlsplit
 
 from cindermesh.build_protos import DESCRIPTOR_SET, REPO_ROOT
-from cindermesh.gateway_api import PublicApi, read_public_api
+from cindermesh.gateway_api import PublicApi, RpcMethods, read_public_api
 from cindermesh.gateway_faults import local_reply_mappers, render_lua_unshaped
 from cindermesh.settings import Settings
 
@@ -31,6 +33,7 @@ __all__ = [
     "otlp_address",
     "render_envoy_config",
     "render_lua_filter",
+    "retry_conditions",
     "write_envoy_config",
 ]
 
@@ -40,6 +43,14 @@ LUA_FILTER = ENVOY_DIR / "cinder_rest.lua"
 GATEWAY_SERVICE_NAME = "cindermesh-gateway"
 _OTLP_CLUSTER = "otlp_collector"
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+#: Failures where the request never reached an api: safe to send elsewhere for any RPC.
+NEVER_REACHED = ("connect-failure", "refused-stream")
+#: Failures after which the request may have run: safe to retry only an idempotent RPC.
+MAY_HAVE_RUN = ("unavailable", "reset")
+#: RPCs that are not reads but answer a retry as the first try (the same request id).
+IDEMPOTENT_WRITES = frozenset({"/cindermesh.api.v1.VolumeService/CreateVolume"})
+#: Retries per request, each on a replica not tried yet for it while there is one.
+NUM_RETRIES = 2
 
 
 def otlp_address(endpoint: str) -> tuple[str, int]:
@@ -104,25 +115,64 @@ def render_lua_filter() -> str:
     return source.replace(_UNSHAPED_LINE, render_lua_unshaped())
 
 
-def _routes(api: PublicApi) -> str:
-    """The route list: one route per RPC with a declared REST answer (its gRPC path, which the
-    transcoder sets, with the status and no-body flag as the Lua filter's route metadata), then
-    one prefix route for every other RPC."""
-    target = {"cluster": "api", "timeout": "60s"}
-    routes: list[dict[str, object]] = []
-    for answer in api.answers:
-        lua: dict[str, object] = {"status": str(answer.status)}
-        if answer.no_body:
-            lua["no_body"] = True
-        routes.append(
+def retry_conditions(rpc: RpcMethods) -> tuple[str, ...]:
+    """Envoy's ``retry_on`` for ``rpc``: a read (bound to GET only) or an idempotent write may
+    be retried after it may have run; anything else only when it never reached an api (the
+    template's comment says why)."""
+    if rpc.methods == ("GET",) or rpc.grpc_path in IDEMPOTENT_WRITES:
+        return (*NEVER_REACHED, *MAY_HAVE_RUN)
+    return NEVER_REACHED
+
+
+def _retry_policy(conditions: tuple[str, ...]) -> dict[str, object]:
+    predicate = "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+    return {
+        "retry_on": ",".join(conditions),
+        "num_retries": NUM_RETRIES,
+        "retry_host_predicate": [
             {
-                "match": {"path": answer.grpc_path},
-                "route": target,
-                "metadata": {"filter_metadata": {"envoy.filters.http.lua": lua}},
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": {"@type": f"type.googleapis.com/{predicate}"},
             }
-        )
-    routes.append({"match": {"prefix": "/"}, "route": target})
+        ],
+        "host_selection_retry_max_attempts": 3,
+    }
+
+
+def _routes(api: PublicApi) -> str:
+    """The route list: one route per RPC with a REST binding (its gRPC path, which the
+    transcoder sets, with its retry policy, and the status and no-body flag of a declared REST
+    answer as the Lua filter's route metadata), then one prefix route for any other path."""
+    answers = {answer.grpc_path: answer for answer in api.answers}
+    routes: list[dict[str, object]] = []
+    for rpc in api.rpcs:
+        route: dict[str, object] = {
+            "match": {"path": rpc.grpc_path},
+            "route": _target(retry_conditions(rpc)),
+        }
+        if (answer := answers.get(rpc.grpc_path)) is not None:
+            lua: dict[str, object] = {"status": str(answer.status)}
+            if answer.no_body:
+                lua["no_body"] = True
+            route["metadata"] = {"filter_metadata": {"envoy.filters.http.lua": lua}}
+        routes.append(route)
+    routes.append({"match": {"prefix": "/"}, "route": _target(NEVER_REACHED)})
     return json.dumps(routes)
+
+
+def _target(conditions: tuple[str, ...]) -> dict[str, object]:
+    return {"cluster": "api", "timeout": "60s", "retry_policy": _retry_policy(conditions)}
+
+
+def _api_endpoints(settings: Settings) -> str:
+    """The api cluster's endpoints: every replica."""
+    api = settings.api
+    return json.dumps(
+        [
+            {"endpoint": {"address": {"socket_address": {"address": api.host, "port_value": port}}}}
+            for port in range(api.port, api.port + api.replicas)
+        ]
+    )
 
 
 def render_envoy_config(
@@ -149,8 +199,7 @@ def render_envoy_config(
         max_request_headers_count=settings.gateway.max_request_headers_count,
         max_request_body_size=settings.gateway.max_request_body_size,
         max_response_body_size=settings.gateway.max_response_body_size,
-        api_host=settings.api.host,
-        api_port=settings.api.port,
+        api_endpoints=_api_endpoints(settings),
         lua_source=json.dumps(render_lua_filter()),
         descriptor_path=json.dumps(str(descriptor.resolve())),
         services=json.dumps(list(api.services)),

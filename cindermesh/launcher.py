@@ -7,23 +7,26 @@ dir refuses, naming the pid in ``launcher.pid``) and checks that none of the por
 it refuses, naming the port, what it is for and the process listening on it.
 
 Order: the OTLP trace sink (in this process, unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set), the
-database schema, the scheduler, one volume manager per backend, the api (each a child
-``python -m cindermesh.cli <service>``, ready when its ``grpc.health.v1`` Check answers SERVING),
-then Envoy (ready when its admin ``/ready`` answers and the REST port accepts connections).
-If start-up fails, everything started so far is stopped and the launcher exits 1.
+database schema, the scheduler replicas, one volume manager per backend, the api replicas (each
+a child ``python -m cindermesh.cli <service>``, started when its ``grpc.health.v1`` Check
+answers: SERVING, or NOT_SERVING while a dependency it needs is down, which the launcher says,
+naming the child; the child serves once the dependency is back), then Envoy (ready when its
+admin ``/ready`` answers and the REST port accepts connections). If start-up fails,
+everything started so far is stopped and the launcher exits 1.
 
 Once up, a child that dies is restarted after a backoff (0.25 s, doubling up to 5 s, back to
 0.25 s once the child had stayed healthy for 30 s) and waited for healthy as at start-up.
-Ctrl-C or SIGTERM stops everything (SIGTERM, then SIGKILL after a timeout), Envoy first, and no
-child is restarted while stopping. Each child gets ``PR_SET_PDEATHSIG`` (SIGKILL), so it dies
+Ctrl-C or SIGTERM stops everything (SIGTERM, which each service drains on within
+``[work] drain_timeout``, then SIGKILL a few seconds after that), Envoy first, and no child is
+restarted while stopping. Each child gets ``PR_SET_PDEATHSIG`` (SIGKILL), so it dies
 with the launcher even when the launcher is killed with SIGKILL.
 
 Pid files, in ``<data_dir>/run/`` (rewritten at each restart, removed at a clean stop):
 
     launcher.pid          the launcher itself
-    scheduler.pid         the scheduler
+    scheduler.pid         the scheduler (replica i > 0: scheduler-<i>.pid)
     volume-<backend>.pid  the volume manager of each backend (``volume:file-1`` -> volume-file-1)
-    api.pid               the api
+    api.pid               the api (replica i > 0: api-<i>.pid)
     gateway.pid           Envoy
 """
 
@@ -63,6 +66,7 @@ __all__ = [
     "PlannedPort",
     "PortHolder",
     "RunDir",
+    "check_ports_distinct",
     "check_ports_free",
     "create_schema",
     "envoy_command",
@@ -70,13 +74,15 @@ __all__ = [
     "pid_file_name",
     "planned_ports",
     "port_holders",
+    "replica_child_name",
     "start_child",
     "wait_grpc_healthy",
     "wait_http_ready",
 ]
 
 STARTUP_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
+#: Seconds a child may take to stop past its ``drain_timeout`` before it is killed.
+STOP_MARGIN = 5.0
 LAUNCHER = "launcher"
 LOCK_FILE = "launcher.lock"
 _PR_SET_PDEATHSIG = 1
@@ -219,13 +225,13 @@ class PortHolder:
     cmdline: str
 
 
-def _scheduler_name(replica: int) -> str:
-    return "the scheduler service" + (f" (replica {replica})" if replica else "")
+def _purpose(service: str, replica: int) -> str:
+    return f"the {service} service" + (f" (replica {replica})" if replica else "")
 
 
-def scheduler_child_name(replica: int) -> str:
-    """The first replica is ``scheduler``, the others ``scheduler-<i>``."""
-    return f"scheduler-{replica}" if replica else "scheduler"
+def replica_child_name(service: str, replica: int) -> str:
+    """The first replica is ``<service>``, the others ``<service>-<i>``."""
+    return f"{service}-{replica}" if replica else service
 
 
 def planned_ports(settings: Settings) -> list[PlannedPort]:
@@ -233,9 +239,14 @@ def planned_ports(settings: Settings) -> list[PlannedPort]:
     return [
         PlannedPort(gateway.host, gateway.port, "the REST gateway (Envoy)"),
         PlannedPort(gateway.host, gateway.admin_port, "the Envoy admin interface"),
-        PlannedPort(settings.api.host, settings.api.port, "the api service"),
         *(
-            PlannedPort(settings.scheduler.host, settings.scheduler.port + i, _scheduler_name(i))
+            PlannedPort(settings.api.host, settings.api.port + i, _purpose("api", i))
+            for i in range(settings.api.replicas)
+        ),
+        *(
+            PlannedPort(
+                settings.scheduler.host, settings.scheduler.port + i, _purpose("scheduler", i)
+            )
             for i in range(settings.scheduler.replicas)
         ),
         *(
@@ -306,6 +317,20 @@ def _describe_holders(port: int) -> str:
     return "; ".join(f"held by pid {h.pid} ({h.cmdline})" for h in holders)
 
 
+def check_ports_distinct(settings: Settings) -> None:
+    """Raises LaunchRefusedError when two children would listen on one port (e.g. the api's
+    replicas, on ``port + i``, reaching the scheduler's port)."""
+    seen: dict[int, PlannedPort] = {}
+    for planned in planned_ports(settings):
+        if (other := seen.get(planned.port)) is not None:
+            raise LaunchRefusedError(
+                f"port {planned.port} is planned for both {other.purpose} and"
+                f" {planned.purpose}: replicas listen on port + i, so give each service a"
+                " range of its own in the config"
+            )
+        seen[planned.port] = planned
+
+
 def check_ports_free(settings: Settings) -> None:
     """Raises LaunchRefusedError naming the first planned port that already accepts connections."""
     for planned in planned_ports(settings):
@@ -370,8 +395,10 @@ async def start_child(name: str, argv: Sequence[str], env: dict[str, str], log_d
     return Child(name=name, process=process, pump=pump)
 
 
-async def wait_grpc_healthy(child: Child, address: str, timeout: float = STARTUP_TIMEOUT) -> None:
-    """Polls ``grpc.health.v1.Health/Check`` until SERVING."""
+async def wait_grpc_healthy(child: Child, address: str, timeout: float = STARTUP_TIMEOUT) -> bool:
+    """Polls ``grpc.health.v1.Health/Check`` until it answers: True for SERVING; False, having
+    said so, for NOT_SERVING (the service is up and its first probes found a dependency it
+    needs down, which its log names; it turns SERVING by itself once that is back)."""
     deadline = time.monotonic() + timeout
     async with grpc.aio.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -379,10 +406,17 @@ async def wait_grpc_healthy(child: Child, address: str, timeout: float = STARTUP
             child.check_running()
             try:
                 reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
             except grpc.aio.AioRpcError:
                 pass
+            else:
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+                if reply.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    _say(
+                        f"{child.name} is up on {address} but NOT_SERVING: a dependency it"
+                        " needs is down (its log says which); it serves once that is back"
+                    )
+                    return False
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{child.name} not healthy on {address} after {timeout:.0f} s")
             await asyncio.sleep(0.05)
@@ -488,9 +522,12 @@ async def _stop_group(children: Sequence[Child], timeout: float) -> None:
 class Launcher:
     """Starts, supervises and stops the whole product."""
 
-    def __init__(self, settings: Settings, stop_timeout: float = STOP_TIMEOUT) -> None:
+    def __init__(self, settings: Settings, stop_timeout: float | None = None) -> None:
         self.settings = settings
-        self.stop_timeout = stop_timeout
+        #: Seconds a child has to stop on SIGTERM before SIGKILL: its drain and a margin.
+        self.stop_timeout = (
+            settings.work.drain_timeout + STOP_MARGIN if stop_timeout is None else stop_timeout
+        )
         self.groups: list[list[Slot]] = []
         self.run_dir = RunDir(settings.data_dir / "run")
         self.sink: OtlpSink | None = None
@@ -507,12 +544,12 @@ class Launcher:
 
     def _service_specs(self) -> list[list[ChildSpec]]:
         """The gRPC services in start order: the scheduler replicas together, the volume
-        managers together, api."""
+        managers together, the api replicas together."""
         s = self.settings
         return [
             [
                 _grpc_spec(
-                    scheduler_child_name(i),
+                    replica_child_name("scheduler", i),
                     _service_argv("scheduler", "--replica", str(i)),
                     s.scheduler.address(i),
                 )
@@ -524,7 +561,14 @@ class Launcher:
                 )
                 for b in s.backends
             ],
-            [_grpc_spec("api", _service_argv("api"), f"{s.api.host}:{s.api.port}")],
+            [
+                _grpc_spec(
+                    replica_child_name("api", i),
+                    _service_argv("api", "--replica", str(i)),
+                    s.api.address(i),
+                )
+                for i in range(s.api.replicas)
+            ],
         ]
 
     def _gateway_spec(self, config: Path) -> ChildSpec:
@@ -574,7 +618,7 @@ class Launcher:
         lines = [
             f"  REST gateway     {rest}",
             f"  Envoy admin      http://{s.gateway.host}:{s.gateway.admin_port}/",
-            f"  api (gRPC)       {s.api.host}:{s.api.port}",
+            f"  api (gRPC)       {', '.join(s.api.addresses)}",
             f"  scheduler (gRPC) {', '.join(s.scheduler.addresses)}",
             *(f"  volume {b.name} (gRPC) {b.address}" for b in s.backends),
             f"  data dir         {s.data_dir}",
@@ -660,6 +704,7 @@ class Launcher:
         """Runs until a signal (exit 0); exits 1 if it must not start or start-up fails."""
         try:
             self.run_dir.lock()
+            check_ports_distinct(self.settings)
             check_ports_free(self.settings)
         except LaunchRefusedError as error:
             print(f"cindermesh: refusing to start: {error}", file=sys.stderr, flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TypeVar
 
@@ -35,6 +36,14 @@ TERMINATE_FAILED_MESSAGE = "Unable to terminate volume connection from backend."
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 #: Seconds a retried connection call waits for an unreachable manager to be back.
 _RECONNECT_TIMEOUT = 3.0
+#: Round robin over the scheduler replicas that are up and whose health says SERVING (gRPC's
+#: client-side health checking: a replica draining, or without its database, gets no call).
+_SCHEDULER_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": ""},
+    }
+)
 Request = TypeVar("Request", bound=Message)
 Reply = TypeVar("Reply", bound=Message)
 
@@ -75,7 +84,7 @@ class SchedulerClient:
     def __init__(self, target: str) -> None:
         """``target`` names every scheduler replica (``SchedulerSettings.grpc_target``): the
         calls go round robin to the replicas that are up."""
-        self._channel = insecure_channel(target, [("grpc.lb_policy_name", "round_robin")])
+        self._channel = insecure_channel(target, [("grpc.service_config", _SCHEDULER_CONFIG)])
         self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
 
     async def create_volume(self, spec: scheduler_pb2.VolumeSpec) -> None:
@@ -96,8 +105,10 @@ class SchedulerClient:
             raise BackendUnavailable(UNAVAILABLE_MESSAGE) from error
         return list(response.pools)
 
-    async def close(self) -> None:
-        await self._channel.close(None)
+    async def close(self, grace: float | None = None) -> None:
+        """Closes the channel; the calls in flight have ``grace`` seconds to finish (None:
+        none)."""
+        await self._channel.close(grace)
 
 
 class VolumeManagerClients:

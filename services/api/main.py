@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
 import grpc
 
 from cindermesh.db.engine import open_database
-from cindermesh.grpc_server import create_server, serve_until_signal
+from cindermesh.grpc_server import Drain, create_server, serve_until_signal
+from cindermesh.health import Health, database_dependency
 from cindermesh.settings import GRPC_MAX_METADATA_BYTES, Settings, load_settings
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
@@ -85,7 +87,19 @@ __all__ = ["main", "serve"]
 SERVICE_NAME = "cindermesh-api"
 
 
-async def serve(settings: Settings) -> None:
+def _address(settings: Settings, replica: int) -> str:
+    if not 0 <= replica < settings.api.replicas:
+        raise SystemExit(
+            f"api replica {replica} is not configured "
+            f"(replicas = {settings.api.replicas}: 0 to {settings.api.replicas - 1})"
+        )
+    return settings.api.address(replica)
+
+
+async def serve(settings: Settings, replica: int = 0) -> None:
+    """Runs api replica ``replica`` on ``settings.api.address(replica)`` until SIGTERM or
+    SIGINT; healthy while the database answers."""
+    address = _address(settings, replica)
     setup_logging(SERVICE_NAME)
     quiet_header_decoding()
     provider = setup_tracing(SERVICE_NAME, settings.data_dir)
@@ -168,9 +182,14 @@ async def serve(settings: Settings) -> None:
         attachment_service_pb2.DESCRIPTOR.services_by_name["AttachmentService"].full_name,
         placement_service_pb2.DESCRIPTOR.services_by_name["PlacementService"].full_name,
     ]
+    # The database only: every request needs it. A scheduler is not a dependency (as in
+    # Cinder's api): a create is accepted into the database and placed when a scheduler is
+    # back (the sweep), and reads never need one; an api that went NOT_SERVING with the
+    # schedulers would take the reads of every replica down with them.
+    health_status = Health(service_names, [database_dependency(db)])
     server = create_server(
         register,
-        service_names,
+        health_status,
         interceptors=[RequestDecodingInterceptor()],
         options=[
             ("grpc.max_metadata_size", GRPC_MAX_METADATA_BYTES),
@@ -178,13 +197,20 @@ async def serve(settings: Settings) -> None:
         ],
     )
 
-    async def on_stop() -> None:
-        await scheduler.close()
+    async def after_rpcs(remaining: float) -> None:
+        # The creates' offers to a scheduler, in flight, finish within the grace period.
+        await scheduler.close(remaining)
         await managers.close()
         await authenticator.close()
 
     try:
-        await serve_until_signal(server, f"{settings.api.host}:{settings.api.port}", on_stop)
+        await serve_until_signal(
+            server,
+            address,
+            health_status,
+            Drain(after_rpcs=after_rpcs),
+            settings.work.drain_timeout,
+        )
     finally:
         await db.close()
         provider.shutdown()
@@ -197,8 +223,13 @@ def _authenticator(settings: Settings) -> Authenticator:
     return NoAuth(settings.api.admin_users)
 
 
-def main() -> None:
-    asyncio.run(serve(load_settings()))
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.api", description=__doc__)
+    parser.add_argument(
+        "--replica", type=int, default=0, help="replica to run, 0-based (default: 0)"
+    )
+    args = parser.parse_args(argv)
+    asyncio.run(serve(load_settings(), args.replica))
 
 
 if __name__ == "__main__":

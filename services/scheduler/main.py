@@ -8,7 +8,8 @@ import asyncio
 import grpc
 
 from cindermesh.db.engine import open_database
-from cindermesh.grpc_server import create_server, serve_until_signal
+from cindermesh.grpc_server import Drain, create_server, serve_until_signal
+from cindermesh.health import Health, database_dependency
 from cindermesh.settings import Settings, load_settings
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
@@ -72,20 +73,33 @@ async def serve(settings: Settings, replica: int = 0) -> None:
     def register(server: grpc.aio.Server) -> None:
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(scheduler), server)
 
-    server = create_server(register, [service_name])
+    health_status = Health([service_name], [database_dependency(db)])
+    server = create_server(register, health_status)
     watcher.start()
     sweep.start()
 
-    async def on_stop() -> None:
+    async def at_once() -> None:
+        # No new placements: the sweep takes no more work (nor do RPCs, refused now).
         await sweep.stop()
+
+    async def after_rpcs(remaining: float) -> None:
+        # The placements in progress finish with the backends' states (so the watches end
+        # after them); one still waiting for its manager then stays in the database, placed
+        # or not, for another replica (its sweep) or the manager's own.
+        await scheduler.close(remaining)
         await watcher.stop()
-        await scheduler.close()
         await managers.close()
-        await db.close()
 
     try:
-        await serve_until_signal(server, address, on_stop)
+        await serve_until_signal(
+            server,
+            address,
+            health_status,
+            Drain(at_once=at_once, after_rpcs=after_rpcs),
+            settings.work.drain_timeout,
+        )
     finally:
+        await db.close()
         provider.shutdown()
 
 

@@ -10,7 +10,8 @@ import grpc
 from sqlalchemy.exc import OperationalError
 
 from cindermesh.db.engine import Database, open_database
-from cindermesh.grpc_server import create_server, insecure_channel, serve_until_signal
+from cindermesh.grpc_server import Drain, create_server, insecure_channel, serve_until_signal
+from cindermesh.health import Health, database_dependency, storage_dependency
 from cindermesh.settings import Settings, load_settings
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
@@ -20,6 +21,7 @@ from services.volume.connections import Connections
 from services.volume.create_flow import FlowServices
 from services.volume.domain import backend_host
 from services.volume.drivers import BlockStorageDriver, create_driver
+from services.volume.drivers.base import BACKEND_DOWN
 from services.volume.manager import Manager, ManagerTiming, new_worker_id
 from services.volume.migrate_flow import MigrationServices
 from services.volume.registration import ServiceRegistration
@@ -31,8 +33,6 @@ from services.volume.snapshot_flows import SnapshotServices
 __all__ = ["main", "serve"]
 
 SERVICE = "cindermesh-volume"
-#: Seconds in-flight work may take to finish when stopping.
-STOP_GRACE = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -93,19 +93,31 @@ async def serve(settings: Settings, backend_name: str) -> None:
                 VolumeManagerServicer(manager, publisher), server
             )
 
-        server = create_server(register, [SERVICE_NAME])
+        async def storage_up() -> bool:
+            # The capacity call the reports make: RBD's asks the cluster (``ceph df``).
+            return (await driver.get_capacity()).backend_state != BACKEND_DOWN
+
+        health_status = Health(
+            [SERVICE_NAME], [database_dependency(db), storage_dependency(storage_up)]
+        )
+        server = create_server(register, health_status)
         registration.start()
         publisher.start()
         # Recovery needs the storage (it lists the images); a driver whose storage is down at
         # start reports the backend down meanwhile, and recovery runs once it is back.
         recovering = asyncio.create_task(_recover_when_up(driver, manager), name="recover")
 
-        async def on_stop() -> None:
+        async def at_once() -> None:
+            # Ends the schedulers' watches cleanly (they drop this backend at once), so that
+            # they do not hold the server's stop; the creates in flight are still accepted.
+            await publisher.stop()
+
+        async def after_rpcs(remaining: float) -> None:
             recovering.cancel()
             await asyncio.gather(recovering, return_exceptions=True)
-            await manager.stop(STOP_GRACE)
-            # Ends the schedulers' watches cleanly: they drop this backend at once.
-            await publisher.stop()
+            # The driver calls in progress finish; past the grace period an interrupted
+            # create stays ``creating`` on this backend, which the next start resumes.
+            await manager.stop(remaining)
             await registration.stop()
 
         log.info(
@@ -114,7 +126,13 @@ async def serve(settings: Settings, backend_name: str) -> None:
             backend.driver.value,
             publisher.incarnation,
         )
-        await serve_until_signal(server, backend.address, on_stop)
+        await serve_until_signal(
+            server,
+            backend.address,
+            health_status,
+            Drain(at_once=at_once, after_rpcs=after_rpcs),
+            settings.work.drain_timeout,
+        )
     finally:
         await channel.close(grace=None)
         await driver.close()

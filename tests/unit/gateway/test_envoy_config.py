@@ -190,3 +190,54 @@ def test_limits_out_of_range_are_refused(wrong: dict[str, int]) -> None:
     environ = {f"CINDERMESH_GATEWAY__{k.upper()}": str(v) for k, v in wrong.items()}
     with pytest.raises(ValueError, match="gateway"):
         load_settings(environ)
+
+
+def _api_cluster(config: dict) -> dict:  # type: ignore[type-arg]
+    clusters = config["static_resources"]["clusters"]
+    return next(c for c in clusters if c["name"] == "api")  # type: ignore[no-any-return]
+
+
+def test_every_api_replica_is_an_endpoint_health_checked_and_balanced(tmp_path: Path) -> None:
+    settings = dataclasses.replace(
+        _settings(tmp_path), api=ApiSettings(host="127.0.0.1", port=18990, replicas=3)
+    )
+    cluster = _api_cluster(yaml.safe_load(render_envoy_config(settings)))
+    endpoints = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert [e["endpoint"]["address"]["socket_address"]["port_value"] for e in endpoints] == [
+        18990,
+        18991,
+        18992,
+    ]
+    assert cluster["lb_policy"] == "LEAST_REQUEST"
+    (check,) = cluster["health_checks"]
+    assert "grpc_health_check" in check
+    assert "consecutive_gateway_failure" in cluster["outlier_detection"]
+
+
+def test_reads_and_volume_creates_retry_after_a_reset_other_calls_only_when_never_sent(
+    tmp_path: Path,
+) -> None:
+    config = yaml.safe_load(render_envoy_config(_settings(tmp_path)))
+    vhost = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
+        "typed_config"
+    ]["route_config"]["virtual_hosts"][0]
+    policies = {
+        r["match"].get("path", r["match"].get("prefix")): r["route"]["retry_policy"]
+        for r in vhost["routes"]
+    }
+    api = read_public_api(DESCRIPTOR_SET)
+    assert set(policies) == {rpc.grpc_path for rpc in api.rpcs} | {"/"}
+    everything = "connect-failure,refused-stream,unavailable,reset"
+    never_sent = "connect-failure,refused-stream"
+    for rpc in api.rpcs:
+        wanted = everything if rpc.methods == ("GET",) else never_sent
+        if rpc.grpc_path == "/cindermesh.api.v1.VolumeService/CreateVolume":
+            wanted = everything
+        assert policies[rpc.grpc_path]["retry_on"] == wanted, rpc
+    assert policies["/cindermesh.api.v1.VolumeService/ListVolumesDetail"]["retry_on"] == everything
+    assert policies["/cindermesh.api.v1.VolumeService/DeleteVolume"]["retry_on"] == never_sent
+    assert policies["/"]["retry_on"] == never_sent
+    for policy in policies.values():
+        (predicate,) = policy["retry_host_predicate"]
+        assert predicate["name"] == "envoy.retry_host_predicates.previous_hosts"
+        assert policy["num_retries"] >= 1

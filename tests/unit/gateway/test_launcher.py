@@ -23,6 +23,7 @@ from cindermesh.launcher import (
     LaunchRefusedError,
     PortHolder,
     RunDir,
+    check_ports_distinct,
     check_ports_free,
     listening_inodes,
     pid_file_name,
@@ -332,3 +333,27 @@ def test_a_second_lock_on_the_run_dir_is_refused_naming_the_pid(tmp_path: Path) 
     assert not (tmp_path / "run" / "launcher.pid").exists()
     second.lock()
     second.release()
+
+
+def test_api_replicas_listen_on_port_plus_i_and_a_port_planned_twice_is_refused(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    replicated = dataclasses.replace(
+        settings,
+        api=ApiSettings(port=20000, replicas=3),
+        scheduler=SchedulerSettings(port=20010, replicas=2),
+    )
+    planned = {p.port: p.purpose for p in planned_ports(replicated)}
+    assert planned[20000] == "the api service"
+    assert planned[20002] == "the api service (replica 2)"
+    assert planned[20011] == "the scheduler service (replica 1)"
+    check_ports_distinct(replicated)
+    overlapping = dataclasses.replace(
+        replicated, scheduler=SchedulerSettings(port=20002, replicas=2)
+    )
+    with pytest.raises(LaunchRefusedError) as refused:
+        check_ports_distinct(overlapping)
+    assert "port 20002 is planned for both the api service (replica 2) and the scheduler" in str(
+        refused.value
+    )
