@@ -12,6 +12,7 @@ with ``?`` placeholders, so that a test's SQL is the same on both.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
@@ -72,10 +73,14 @@ def server_url() -> str:
 
 
 def fresh_database(prefix: str = "t") -> str:
-    """A new empty database on the test server; its SQLAlchemy (asyncpg) URL."""
+    """A new empty database on the test server; its SQLAlchemy (asyncpg) URL. It is dropped
+    when the test run ends, if no test dropped it before (:func:`drop_database`)."""
     name = f"{re.sub(r'[^a-z0-9_]', '_', prefix.lower())[:30]}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    if not _made:
+        atexit.register(_drop_made)
+    _made.add(name)
     base = server_url().rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     return f"{base}/{name}"
 
@@ -85,6 +90,18 @@ def drop_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(server_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _made.discard(name)
+
+
+#: The databases made by this run and not dropped yet.
+_made: set[str] = set()
+
+
+def _drop_made() -> None:
+    with psycopg.connect(server_url(), autocommit=True) as conn:
+        for name in sorted(_made):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _made.clear()
 
 
 def database_url_for(data_dir: Path, engine: str | None = None) -> str:

@@ -1,5 +1,7 @@
 """Starts the real product for end-to-end tests: `cindermesh up` (Envoy and the three gRPC
-services as separate processes) with a temporary config, free loopback ports and data dir."""
+services as separate processes) with a temporary config, free loopback ports and data dir, on
+the database the run chose (``tests.postgres``: SQLite in the data dir, or a fresh PostgreSQL
+database)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cindermesh.launcher import pid_file_name
+from tests.postgres import database_url_for
 
 READY_LINE = "cindermesh is up"
 
@@ -35,6 +38,12 @@ class Cluster:
     backend_port: int
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    #: The database the services use (``tests.postgres.rows`` reads it); by default SQLite's
+    #: file in the data dir, as the services open it with no ``database_url`` set.
+    database_url: str = ""
+
+    def __post_init__(self) -> None:
+        self.database_url = self.database_url or database_url_for(self.data_dir, "sqlite")
 
     @property
     def rest_url(self) -> str:
@@ -109,10 +118,14 @@ class Cluster:
 
 
 def make_cluster(
-    base: Path, quotas: dict[str, int] | None = None, backend: str | None = None
+    base: Path,
+    quotas: dict[str, int] | None = None,
+    backend: str | None = None,
+    database: str | None = None,
 ) -> Cluster:
     """The product's config in ``base``: ``quotas`` as given, and one backend, the file
-    driver's unless ``backend`` gives its TOML lines (all but ``port``)."""
+    driver's unless ``backend`` gives its TOML lines (all but ``port``), on the ``database``
+    engine (``sqlite`` or ``postgresql``; default the run's, ``tests.postgres``)."""
     data_dir = base / "data"
     cluster = Cluster(
         data_dir=data_dir,
@@ -121,6 +134,7 @@ def make_cluster(
         api_port=free_port(),
         scheduler_port=free_port(),
         backend_port=free_port(),
+        database_url=database_url_for(data_dir, database),
     )
     quota_lines = "\n".join(f"{k} = {v}" for k, v in (quotas or {}).items())
     backend_lines = f"port = {cluster.backend_port}\n" + (
@@ -130,6 +144,7 @@ def make_cluster(
     cluster.config_path.write_text(
         f"""
 data_dir = "{data_dir}"
+database_url = "{cluster.database_url}"
 host_name = "e2ehost"
 
 [gateway]

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests import postgres
 from tests.e2e.cluster import free_port
 
 
@@ -72,6 +72,9 @@ class Fleet:
     scheduler_settings: dict[str, object] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: The database the services use (``tests.postgres``: SQLite in the data dir, or a fresh
+    #: PostgreSQL database).
+    database_url: str = ""
 
     def __post_init__(self) -> None:
         names = ["rest", "admin", "api", *(f"volume:{b}" for b in self.backends)]
@@ -79,6 +82,7 @@ class Fleet:
         first = free_port_range(self.schedulers)
         self.ports |= {scheduler_name(i): first + i for i in range(self.schedulers)}
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.database_url = self.database_url or postgres.database_url_for(self.data_dir)
         backends = "\n".join(
             "\n[[backends]]\n"
             + "\n".join(
@@ -104,6 +108,7 @@ class Fleet:
         self.config_path.write_text(
             f"""
 data_dir = "{self.data_dir}"
+database_url = "{self.database_url}"
 host_name = "fleet"
 
 [gateway]
@@ -224,8 +229,8 @@ gigabytes = 10000
         self.processes.clear()
 
     def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.data_dir / "cindermesh.db", timeout=30) as conn:
-            return list(conn.execute(query, params))
+        """The rows of ``query`` (``?`` placeholders) on the fleet's database."""
+        return postgres.rows(self.database_url, query, *params)
 
     def volume_files(self) -> dict[str, list[str]]:
         """Image ids on each backend."""

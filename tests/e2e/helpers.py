@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests import postgres
 from tests.e2e.cluster import Cluster
 
 
@@ -52,9 +52,8 @@ def wait_for_404(
 
 
 def db_rows(cluster: Cluster, query: str, *params: str) -> list[tuple[Any, ...]]:
-    """Reads the real database the services write (SQLite in the cluster's data dir)."""
-    with sqlite3.connect(cluster.data_dir / "cindermesh.db") as conn:
-        return list(conn.execute(query, params))
+    """Reads the real database the services write (``?`` placeholders, either engine)."""
+    return postgres.rows(cluster.database_url, query, *params)
 
 
 def volume_files(cluster: Cluster) -> list[Path]:

@@ -4,7 +4,6 @@ class backs every project's defaults, other classes fall back to it; Cinder's me
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import postgres
 from tests.e2e.cluster import Cluster
 from tests.e2e.helpers import db_rows, headers
 
@@ -45,8 +45,7 @@ def classes(cluster: Cluster, project: str) -> Iterator[Classes]:
     calls.client.close()
     # Cinder has no delete of a quota class: the rows go, so that other tests see the
     # configured defaults again.
-    with sqlite3.connect(cluster.data_dir / "cindermesh.db") as conn:
-        conn.execute("delete from quota_classes")
+    postgres.execute(cluster.database_url, "delete from quota_classes")
 
 
 def _schema_keys(body: dict[str, Any], with_id: bool) -> None:
