@@ -1,6 +1,6 @@
-"""The product's processes started one by one, so that a test can kill -9 any of them and
-start it again: Envoy, the api, the scheduler and one volume manager per backend, on free
-loopback ports, with a real SQLite database and the file driver in a temporary data dir."""
+"""The product's processes started one by one, so that a test can kill -9 (or SIGTERM) any of
+them and start it again: Envoy, the api and scheduler replicas and one volume manager per
+backend, on free loopback ports, with a real SQLite database and the file driver in a temporary data dir."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cindermesh.launcher import replica_child_name
 from tests import postgres
 from tests.e2e.cluster import free_port
 
@@ -54,7 +55,12 @@ def _toml(value: object) -> str:
 
 def scheduler_name(replica: int) -> str:
     """As the launcher names them: ``scheduler``, ``scheduler-1``, ..."""
-    return f"scheduler-{replica}" if replica else "scheduler"
+    return replica_child_name("scheduler", replica)
+
+
+def api_name(replica: int) -> str:
+    """As the launcher names them: ``api``, ``api-1``, ..."""
+    return replica_child_name("api", replica)
 
 
 @dataclass
@@ -70,6 +76,8 @@ class Fleet:
     schedulers: int = 1
     #: Extra lines for the config's ``[scheduler]`` section.
     scheduler_settings: dict[str, object] = field(default_factory=dict)
+    #: Api replicas (processes ``api``, ``api-1``, ...), all behind the gateway.
+    apis: int = 1
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     #: The database the services use (``tests.postgres``: SQLite in the data dir, or a fresh
@@ -77,10 +85,12 @@ class Fleet:
     database_url: str = ""
 
     def __post_init__(self) -> None:
-        names = ["rest", "admin", "api", *(f"volume:{b}" for b in self.backends)]
+        names = ["rest", "admin", *(f"volume:{b}" for b in self.backends)]
         self.ports = {name: free_port() for name in names}
         first = free_port_range(self.schedulers)
         self.ports |= {scheduler_name(i): first + i for i in range(self.schedulers)}
+        first_api = free_port_range(self.apis)
+        self.ports |= {api_name(i): first_api + i for i in range(self.apis)}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.database_url = self.database_url or postgres.database_url_for(self.data_dir)
         backends = "\n".join(
@@ -116,7 +126,8 @@ port = {self.ports["rest"]}
 admin_port = {self.ports["admin"]}
 
 [api]
-port = {self.ports["api"]}
+port = {first_api}
+replicas = {self.apis}
 
 [scheduler]
 port = {first}
@@ -160,11 +171,16 @@ gigabytes = 10000
     def scheduler_names(self) -> list[str]:
         return [scheduler_name(i) for i in range(self.schedulers)]
 
+    @property
+    def api_names(self) -> list[str]:
+        return [api_name(i) for i in range(self.apis)]
+
     def _argv(self, name: str) -> list[str]:
         if name.startswith("volume:"):
             return ["volume", "--backend", name.partition(":")[2]]
-        if name.startswith("scheduler-"):
-            return ["scheduler", "--replica", name.partition("-")[2]]
+        if name.startswith(("scheduler-", "api-")):
+            service, _, replica = name.partition("-")
+            return [service, "--replica", replica]
         return ["gateway"] if name == "gateway" else [name]
 
     def start(self, name: str, timeout: float = 30.0) -> None:
@@ -181,7 +197,12 @@ gigabytes = 10000
         self.wait_ready(name, timeout)
 
     def start_all(self) -> None:
-        names = (*self.scheduler_names, *(f"volume:{b}" for b in self.backends), "api", "gateway")
+        names = (
+            *self.scheduler_names,
+            *(f"volume:{b}" for b in self.backends),
+            *self.api_names,
+            "gateway",
+        )
         for name in names:
             self.start(name)
 
@@ -215,6 +236,22 @@ gigabytes = 10000
         process = self.processes.pop(name)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+
+    def terminate(self, name: str, timeout: float = 60.0) -> int:
+        """SIGTERM, as an orchestrator stopping it, and its exit status once it has stopped
+        (it is killed, and the test fails, if that takes more than ``timeout`` seconds)."""
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+
+    def log(self, name: str) -> str:
+        """What the process ``name`` wrote (all its runs)."""
+        return (self.base / f"{name.replace(':', '-')}.log").read_text(errors="replace")
 
     def stop_all(self) -> None:
         for process in self.processes.values():
