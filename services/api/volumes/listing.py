@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from google.protobuf import struct_pb2
-from sqlalchemy import ColumnElement, and_, func, or_, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -338,17 +338,42 @@ def _compare(column: Any, operator: str, time: dt.datetime) -> ColumnElement[boo
     return result
 
 
+# NULL sorts as the smallest value of a sort key, on every engine (SQLite's own order;
+# PostgreSQL's default is the largest), as Cinder's paginate_query, which compares a NULL as
+# its column type's smallest default ('' or 0): first ascending, last descending. The order
+# and the marker's condition both follow it, so a page never skips or repeats a NULL row.
+
+
+def _ordered(column: Any, direction: str) -> Any:
+    return column.desc().nulls_last() if direction == "desc" else column.asc().nulls_first()
+
+
+def _equal(column: Any, value: object) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = column.is_(None) if value is None else column == value
+    return result
+
+
+def _beyond(column: Any, value: object, direction: str) -> ColumnElement[bool]:
+    """Rows strictly after ``value`` in ``column``'s order (NULL the smallest)."""
+    result: ColumnElement[bool]
+    if direction == "desc":
+        result = false() if value is None else or_(column < value, column.is_(None))
+    else:
+        result = column.is_not(None) if value is None else column > value
+    return result
+
+
 def _after_marker(
     query: ListQuery, marker: object, columns: Mapping[str, Any]
 ) -> ColumnElement[bool]:
     """Rows strictly after the marker in the sort order (oslo's paginate_query)."""
     alternatives: list[ColumnElement[bool]] = []
     for index, (key, direction) in enumerate(query.sort):
-        equal = [col(columns[k]) == getattr(marker, columns[k].key) for k, _ in query.sort[:index]]
-        column = col(columns[key])
+        equal = [
+            _equal(col(columns[k]), getattr(marker, columns[k].key)) for k, _ in query.sort[:index]
+        ]
         value = getattr(marker, columns[key].key)
-        beyond = column < value if direction == "desc" else column > value
-        alternatives.append(and_(*equal, beyond))
+        alternatives.append(and_(*equal, _beyond(col(columns[key]), value, direction)))
     return or_(*alternatives)
 
 
@@ -373,8 +398,7 @@ async def list_page(
             raise NotFound(f"{table.kind} {query.marker} could not be found.")
         statement = statement.where(_after_marker(query, marker, table.columns))
     for key, direction in query.sort:
-        column = col(table.columns[key])
-        statement = statement.order_by(column.desc() if direction == "desc" else column.asc())
+        statement = statement.order_by(_ordered(col(table.columns[key]), direction))
     limit = min(query.limit if query.limit is not None else MAX_LIMIT, MAX_LIMIT)
     statement = statement.offset(query.offset).limit(limit)
     rows = list(await session.exec(statement))
