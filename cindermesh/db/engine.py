@@ -1,4 +1,4 @@
-"""The async engine and sessions; schema creation and the rows every database starts with.
+"""The async engine and sessions; the schema's upgrade at start (by its migrations).
 
 Two kinds of session: ``session()`` for work that writes (on SQLite it begins with
 ``BEGIN IMMEDIATE``, so writers from several processes queue on the busy timeout instead of
@@ -31,10 +31,9 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cindermesh.db.models import DEFAULT_VOLUME_TYPE, VolumeType
+from cindermesh.db.migrations.upgrade import SchemaUpgrade, upgrade_schema
 from cindermesh.settings import Settings
 
 __all__ = [
@@ -99,15 +98,10 @@ class Database:
         async with self._read_sessions() as session, session.begin():
             yield session
 
-    async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
-        async with self.session() as session:
-            found = await session.exec(
-                select(VolumeType).where(VolumeType.name == DEFAULT_VOLUME_TYPE)
-            )
-            if found.first() is None:
-                session.add(VolumeType(name=DEFAULT_VOLUME_TYPE, description="Default Volume Type"))
+    async def create_schema(self) -> SchemaUpgrade:
+        """Brings the schema to the head revision by its migrations (``cindermesh.db.migrations``,
+        the only way the schema is made or changed); safe with several processes at once."""
+        return await upgrade_schema(self.engine.url)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,90 @@
+"""Bringing a database's schema to the head revision: what every process runs at start.
+
+The whole upgrade is one transaction holding the migration lock
+(``cindermesh.db.migrations.connection``): of several processes starting at once, one
+migrates and the others then find the database at head. A database made before migrations is
+adopted first (``cindermesh.db.migrations.adoption``).
+
+Alembic reads its scripts (``env.py``, ``versions/``) when it runs, on the event loop, as an
+import would: small files, once per process at start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alembic import command
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, Connection, make_url
+
+from cindermesh.db.migrations.adoption import BASELINE, adopt_unversioned
+from cindermesh.db.migrations.config import alembic_config
+from cindermesh.db.migrations.connection import check_foreign_keys, migration_connection
+from cindermesh.db.migrations.environment import CONNECTION_ATTRIBUTE
+
+__all__ = ["SchemaUpgrade", "current_revision", "head_revision", "upgrade_schema"]
+
+
+@dataclass(frozen=True)
+class SchemaUpgrade:
+    """What an upgrade did."""
+
+    #: The database, its password hidden.
+    url: str
+    #: Its revision before (None: it had no schema).
+    before: str | None
+    #: Its revision now: the head.
+    after: str
+    #: Whether it was a database made before migrations, stamped at the baseline first.
+    adopted: bool = False
+
+    def describe(self) -> str:
+        if self.before == self.after:
+            return f"{self.url}: at revision {self.after} (head), nothing to do"
+        start = "empty" if self.before is None else f"revision {self.before}"
+        adopted = " (made before migrations: taken as the baseline)" if self.adopted else ""
+        return f"{self.url}: upgraded from {start}{adopted} to revision {self.after} (head)"
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("no revision in cindermesh.db.migrations.versions")
+    return head
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes[CONNECTION_ATTRIBUTE] = connection
+    command.upgrade(config, "head")
+
+
+def _shown(url: str | URL) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def upgrade_schema(url: str | URL) -> SchemaUpgrade:
+    """Brings the database at ``url`` to the head revision; safe to run from several
+    processes at once. Raises ``MigrationError`` (nothing changed) when it cannot."""
+    shown = _shown(url)
+    async with migration_connection(url) as conn:
+        before = await conn.run_sync(_current)
+        adopted = before is None and await adopt_unversioned(conn, shown)
+        await conn.run_sync(_upgrade)
+        await check_foreign_keys(conn)
+        after = await conn.run_sync(_current)
+    if after is None:
+        raise RuntimeError(f"{shown}: no revision recorded after the upgrade")
+    return SchemaUpgrade(shown, BASELINE if adopted else before, after, adopted)
+
+
+async def current_revision(url: str | URL) -> str | None:
+    """The database's revision (None: no schema made by migrations), once any migration in
+    progress has ended."""
+    async with migration_connection(url) as conn:
+        return await conn.run_sync(_current)

@@ -1,0 +1,1 @@
+"""The revisions, oldest first by number (alembic reads them from this folder)."""
