@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from cindermesh.build_protos import DESCRIPTOR_SET, REPO_ROOT
 from cindermesh.gateway_api import PublicApi, RpcMethods, read_public_api
 from cindermesh.gateway_faults import local_reply_mappers, render_lua_unshaped
-from cindermesh.settings import Settings
+from cindermesh.settings import Settings, replicas_share_host
 
 __all__ = [
     "GATEWAY_SERVICE_NAME",
@@ -165,14 +165,20 @@ def _target(conditions: tuple[str, ...]) -> dict[str, object]:
 
 
 def _api_endpoints(settings: Settings) -> str:
-    """The api cluster's endpoints: every replica."""
-    api = settings.api
-    return json.dumps(
-        [
-            {"endpoint": {"address": {"socket_address": {"address": api.host, "port_value": port}}}}
-            for port in range(api.port, api.port + api.replicas)
-        ]
-    )
+    """The api cluster's endpoints: every replica (a DNS name stands for all those behind it,
+    each of its addresses an endpoint: ``_api_cluster_type``)."""
+    endpoints = []
+    for address in settings.api.addresses:
+        host, _, port = address.rpartition(":")
+        socket_address = {"address": host, "port_value": int(port)}
+        endpoints.append({"endpoint": {"address": {"socket_address": socket_address}}})
+    return json.dumps(endpoints)
+
+
+def _api_cluster_type(settings: Settings) -> str:
+    """``STATIC`` for replicas on one machine's IP address, else ``STRICT_DNS``: Envoy resolves
+    the name (a headless Service, a compose alias) and balances over every address it has."""
+    return "STATIC" if replicas_share_host(settings.api.host) else "STRICT_DNS"
 
 
 def render_envoy_config(
@@ -200,6 +206,7 @@ def render_envoy_config(
         max_request_body_size=settings.gateway.max_request_body_size,
         max_response_body_size=settings.gateway.max_response_body_size,
         api_endpoints=_api_endpoints(settings),
+        api_cluster_type=_api_cluster_type(settings),
         lua_source=json.dumps(render_lua_filter()),
         descriptor_path=json.dumps(str(descriptor.resolve())),
         services=json.dumps(list(api.services)),

@@ -206,7 +206,7 @@ async def serve(settings: Settings, replica: int = 0) -> None:
     try:
         await serve_until_signal(
             server,
-            address,
+            settings.listen_address(address),
             health_status,
             Drain(after_rpcs=after_rpcs),
             settings.work.drain_timeout,

@@ -93,7 +93,7 @@ async def serve(settings: Settings, replica: int = 0) -> None:
     try:
         await serve_until_signal(
             server,
-            address,
+            settings.listen_address(address),
             health_status,
             Drain(at_once=at_once, after_rpcs=after_rpcs),
             settings.work.drain_timeout,

@@ -7,9 +7,8 @@ import asyncio
 import logging
 
 import grpc
-from sqlalchemy.exc import OperationalError
 
-from cindermesh.db.engine import Database, open_database
+from cindermesh.db.engine import open_database
 from cindermesh.grpc_server import Drain, create_server, insecure_channel, serve_until_signal
 from cindermesh.health import Health, database_dependency, storage_dependency
 from cindermesh.settings import Settings, load_settings
@@ -37,18 +36,6 @@ SERVICE = "cindermesh-volume"
 log = logging.getLogger(__name__)
 
 
-async def _create_schema(db: Database, attempts: int = 3) -> None:
-    """Idempotent; retried because several processes may race to create it on first start."""
-    for attempt in range(1, attempts + 1):
-        try:
-            await db.create_schema()
-            return
-        except OperationalError:
-            if attempt == attempts:
-                raise
-            await asyncio.sleep(0.2 * attempt)
-
-
 async def serve(settings: Settings, backend_name: str) -> None:
     """Runs the volume manager of ``backend_name`` until SIGTERM or SIGINT."""
     backend = settings.backend(backend_name)
@@ -59,7 +46,7 @@ async def serve(settings: Settings, backend_name: str) -> None:
     # Reschedules only; every scheduler replica, round robin over those that are up.
     channel = insecure_channel(settings.scheduler.grpc_target, CHANNEL_OPTIONS)
     try:
-        await _create_schema(db)
+        await db.create_schema()
         await driver.do_setup()
         registration = ServiceRegistration(db, settings, backend)
         service_uuid = await registration.register()
@@ -128,7 +115,7 @@ async def serve(settings: Settings, backend_name: str) -> None:
         )
         await serve_until_signal(
             server,
-            backend.address,
+            settings.listen_address(backend.address),
             health_status,
             Drain(at_once=at_once, after_rpcs=after_rpcs),
             settings.work.drain_timeout,
