@@ -6,7 +6,9 @@
     cindermesh gateway               Envoy alone (config rendered into <data_dir>/envoy.yaml)
     cindermesh trace-sink [--port N] a local OTLP/gRPC receiver writing <data_dir>/traces/
     cindermesh trace REQUEST_ID      one request's span tree
-    cindermesh init-db               create the database schema
+    cindermesh db upgrade            bring the database schema to the head revision
+    cindermesh db current            the database's revision and the head
+    cindermesh db revision -m TEXT   write the migration from the head to the models (a clone)
 
 Settings come from ``CINDERMESH_CONFIG`` (TOML) and ``CINDERMESH_*`` environment variables.
 """
@@ -49,8 +51,52 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--port", type=int, default=4317)
     trace = commands.add_parser("trace", help="print one request's span tree")
     trace.add_argument("request_id", metavar="REQUEST_ID")
-    commands.add_parser("init-db", help="create the database schema")
+    _add_db_commands(commands)
     return parser
+
+
+def _add_db_commands(commands: Any) -> None:
+    db = commands.add_parser("db", help="the database schema, made and changed by migrations")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    db_commands.add_parser("upgrade", help="bring the schema to the head revision")
+    db_commands.add_parser("current", help="print the database's revision and the head")
+    revision = db_commands.add_parser(
+        "revision", help="write the migration from the head to the models (in a clone)"
+    )
+    revision.add_argument("-m", "--message", required=True, help="what the revision changes")
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from cindermesh.db.migrations.connection import MigrationError
+
+    try:
+        return _db_command(settings, args)
+    except MigrationError as error:
+        print(f"cindermesh: {error}", file=sys.stderr)
+        return 1
+
+
+def _db_command(settings: Settings, args: argparse.Namespace) -> int:
+    from cindermesh.db.migrations.upgrade import head_revision
+
+    command: str = args.db_command
+    if command == "upgrade":
+        from cindermesh.launcher import create_schema
+
+        print(asyncio.run(create_schema(settings)).describe())
+        return 0
+    if command == "current":
+        from cindermesh.db.migrations.upgrade import current_revision
+
+        current = asyncio.run(current_revision(settings.db_url))
+        print(f"{current or 'none (no schema)'} (head: {head_revision()})")
+        return 0
+    if command == "revision":
+        from cindermesh.db.migrations.revision import new_revision
+
+        print(f"wrote {new_revision(args.message)}")
+        return 0
+    raise AssertionError(f"unhandled db command {command}")
 
 
 def _run_service(name: str, service: Coroutine[Any, Any, None]) -> int:
@@ -136,12 +182,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "trace":
         return _trace(settings, args.request_id)
-    if command == "init-db":
-        from cindermesh.launcher import create_schema
-
-        asyncio.run(create_schema(settings))
-        print(f"schema created in {settings.db_url}")
-        return 0
+    if command == "db":
+        return _db(settings, args)
     raise AssertionError(f"unhandled command {command}")
 
 

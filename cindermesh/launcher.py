@@ -45,7 +45,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import envoy
 import grpc
@@ -55,6 +55,9 @@ from cindermesh.gateway_config import write_envoy_config
 from cindermesh.settings import Settings
 from cindermesh.telemetry.sink import OtlpSink
 from cindermesh.telemetry.tracing import traces_dir
+
+if TYPE_CHECKING:
+    from cindermesh.db.migrations.upgrade import SchemaUpgrade
 
 __all__ = [
     "Backoff",
@@ -458,12 +461,14 @@ async def wait_http_ready(
         await asyncio.sleep(0.05)
 
 
-async def create_schema(settings: Settings) -> None:
+async def create_schema(settings: Settings) -> SchemaUpgrade:
+    """Brings the database's schema to the head revision (its migrations), as every service
+    does at start: before any starts, so that they find it done."""
     from cindermesh.db.engine import open_database
 
     db = open_database(settings)
     try:
-        await db.create_schema()
+        return await db.create_schema()
     finally:
         await db.close()
 

@@ -143,7 +143,7 @@ gigabytes = 10000
 """
         )
         subprocess.run(
-            [sys.executable, "-m", "cindermesh.cli", "init-db"],
+            [sys.executable, "-m", "cindermesh.cli", "db", "upgrade"],
             env=self.env(),
             check=True,
             capture_output=True,

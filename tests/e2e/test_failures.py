@@ -31,7 +31,7 @@ def without_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clus
     """Envoy and the api only: no scheduler and no volume manager is running (yet)."""
     cluster = make_cluster(Path(tmp_path_factory.mktemp("no-scheduler")))
     subprocess.run(
-        [sys.executable, "-m", "cindermesh.cli", "init-db"], env=cluster.env(), check=True
+        [sys.executable, "-m", "cindermesh.cli", "db", "upgrade"], env=cluster.env(), check=True
     )
     processes = [_start(cluster, "api"), _start(cluster, "gateway")]
     try:

@@ -12,6 +12,7 @@ import would: small files, once per process at start.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from alembic import command
 from alembic.runtime.migration import MigrationContext
@@ -84,7 +85,10 @@ async def upgrade_schema(url: str | URL) -> SchemaUpgrade:
 
 
 async def current_revision(url: str | URL) -> str | None:
-    """The database's revision (None: no schema made by migrations), once any migration in
-    progress has ended."""
+    """The database's revision (None: no schema made by migrations, or no SQLite file yet),
+    once any migration in progress has ended."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        return None
     async with migration_connection(url) as conn:
         return await conn.run_sync(_current)
