@@ -208,7 +208,7 @@ def test_every_api_replica_is_an_endpoint_health_checked_and_balanced(tmp_path: 
         18991,
         18992,
     ]
-    assert cluster["lb_policy"] == "LEAST_REQUEST"
+    assert cluster["lb_policy"] == "ROUND_ROBIN"
     (check,) = cluster["health_checks"]
     assert "grpc_health_check" in check
     assert "consecutive_gateway_failure" in cluster["outlier_detection"]
