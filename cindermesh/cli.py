@@ -9,6 +9,8 @@
     cindermesh db upgrade            bring the database schema to the head revision
     cindermesh db current            the database's revision and the head
     cindermesh db revision -m TEXT   write the migration from the head to the models (a clone)
+    cindermesh status [--json]       every service and pool, up or down (exit 1 if any is down)
+    cindermesh health-check ADDRESS  one gRPC health Check (exit 0 only on SERVING)
 
 Settings come from ``CINDERMESH_CONFIG`` (TOML) and ``CINDERMESH_*`` environment variables.
 """
@@ -52,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     trace = commands.add_parser("trace", help="print one request's span tree")
     trace.add_argument("request_id", metavar="REQUEST_ID")
     _add_db_commands(commands)
+    status = commands.add_parser("status", help="every service and pool, up or down")
+    status.add_argument("--json", action="store_true", help="one JSON document instead")
+    check = commands.add_parser(
+        "health-check", help="ask one gRPC server's grpc.health.v1 Check (for probes)"
+    )
+    check.add_argument("address", metavar="ADDRESS", help="host:port")
+    check.add_argument("--timeout", type=float, default=3.0, help="seconds (default: 3)")
     return parser
 
 
@@ -149,6 +158,22 @@ def _trace(settings: Settings, request_id: str) -> int:
     return 0
 
 
+def _status(settings: Settings, as_json: bool) -> int:
+    from cindermesh.status import format_status, gather_status, status_json
+
+    status = asyncio.run(gather_status(settings))
+    print(status_json(status) if as_json else format_status(status))
+    return 0 if status.ok else 1
+
+
+def _health_check(address: str, timeout: float) -> int:
+    from cindermesh.status import SERVING, probe_health
+
+    answer = asyncio.run(probe_health(address, timeout))
+    print(f"{address}: {answer}")
+    return 0 if answer == SERVING else 1
+
+
 def _up(settings: Settings) -> int:
     """Runs the launcher, with gRPC's fork handlers off (set before gRPC is imported).
 
@@ -184,6 +209,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _trace(settings, args.request_id)
     if command == "db":
         return _db(settings, args)
+    if command == "status":
+        return _status(settings, args.json)
+    if command == "health-check":
+        return _health_check(args.address, args.timeout)
     raise AssertionError(f"unhandled command {command}")
 
 
