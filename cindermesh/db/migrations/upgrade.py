@@ -35,17 +35,18 @@ class SchemaUpgrade:
     url: str
     #: Its revision before (None: it had no schema).
     before: str | None
-    #: Its revision now: the head.
+    #: Its revision now.
     after: str
     #: Whether it was a database made before migrations, stamped at the baseline first.
     adopted: bool = False
 
     def describe(self) -> str:
-        if self.before == self.after:
-            return f"{self.url}: at revision {self.after} (head), nothing to do"
-        start = "empty" if self.before is None else f"revision {self.before}"
+        head = " (head)" if self.after == head_revision() else ""
         adopted = " (made before migrations: taken as the baseline)" if self.adopted else ""
-        return f"{self.url}: upgraded from {start}{adopted} to revision {self.after} (head)"
+        if self.before == self.after:
+            return f"{self.url}: at revision {self.after}{head}{adopted}, nothing to upgrade"
+        start = "empty" if self.before is None else f"revision {self.before}"
+        return f"{self.url}: upgraded from {start}{adopted} to revision {self.after}{head}"
 
 
 def head_revision() -> str:
@@ -59,24 +60,25 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection, target: str) -> None:
     config = alembic_config()
     config.attributes[CONNECTION_ATTRIBUTE] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, target)
 
 
 def _shown(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def upgrade_schema(url: str | URL) -> SchemaUpgrade:
-    """Brings the database at ``url`` to the head revision; safe to run from several
-    processes at once. Raises ``MigrationError`` (nothing changed) when it cannot."""
+async def upgrade_schema(url: str | URL, target: str = "head") -> SchemaUpgrade:
+    """Brings the database at ``url`` to the head revision (or ``target``, an earlier one,
+    for tests); safe to run from several processes at once. Raises ``MigrationError``
+    (nothing changed) when it cannot."""
     shown = _shown(url)
     async with migration_connection(url) as conn:
         before = await conn.run_sync(_current)
         adopted = before is None and await adopt_unversioned(conn, shown)
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(_upgrade, target)
         await check_foreign_keys(conn)
         after = await conn.run_sync(_current)
     if after is None:
