@@ -46,6 +46,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # transactions begun below, explicitly
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_S * 1000}")
+    cursor.execute("PRAGMA journal_mode=WAL")  # the product's mode (it stays with the file)
     cursor.execute("PRAGMA foreign_keys=OFF")
     cursor.close()
 

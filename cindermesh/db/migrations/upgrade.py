@@ -21,7 +21,11 @@ from sqlalchemy.engine import URL, Connection, make_url
 
 from cindermesh.db.migrations.adoption import BASELINE, adopt_unversioned
 from cindermesh.db.migrations.config import alembic_config
-from cindermesh.db.migrations.connection import check_foreign_keys, migration_connection
+from cindermesh.db.migrations.connection import (
+    MigrationError,
+    check_foreign_keys,
+    migration_connection,
+)
 from cindermesh.db.migrations.environment import CONNECTION_ATTRIBUTE
 
 __all__ = ["SchemaUpgrade", "current_revision", "head_revision", "upgrade_schema"]
@@ -56,6 +60,19 @@ def head_revision() -> str:
     return head
 
 
+def _check_known(revision: str, url: str) -> None:
+    """A database at a revision this release does not have was upgraded by a newer one."""
+    known = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+    if revision not in known:
+        raise MigrationError(
+            f"{url} is at revision {revision}, which this release of cindermesh does not have "
+            f"(its head is {head_revision()}): a newer release upgraded it. Run that release, "
+            "or restore the backup taken before its upgrade."
+        )
+
+
 def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
@@ -77,6 +94,8 @@ async def upgrade_schema(url: str | URL, target: str = "head") -> SchemaUpgrade:
     shown = _shown(url)
     async with migration_connection(url) as conn:
         before = await conn.run_sync(_current)
+        if before is not None:
+            _check_known(before, shown)
         adopted = before is None and await adopt_unversioned(conn, shown)
         await conn.run_sync(_upgrade, target)
         await check_foreign_keys(conn)

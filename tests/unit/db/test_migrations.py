@@ -239,6 +239,19 @@ async def test_a_database_made_before_migrations_that_differs_is_refused_as_it_w
     assert "alembic_version" not in before
 
 
+async def test_a_database_upgraded_by_a_newer_release_is_refused_as_it_was(
+    database_url: str,
+) -> None:
+    await upgrade_schema(database_url)
+    async with connected(database_url) as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+
+    with pytest.raises(MigrationError, match="at revision 9999, which this release"):
+        await upgrade_schema(database_url)
+
+    assert await query(database_url, "SELECT version_num FROM alembic_version") == [("9999",)]
+
+
 def test_the_db_commands_upgrade_and_tell_the_revision(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
