@@ -1,7 +1,9 @@
-"""Fixtures: a real SQLite database, a fake driver and a fake in-process Scheduler."""
+"""Fixtures: a real database (SQLite, then PostgreSQL), a fake driver and a fake in-process
+Scheduler."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,8 +35,9 @@ async def scheduler() -> AsyncIterator[tuple[FakeScheduler, int]]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, scheduler: tuple[FakeScheduler, int]) -> Settings:
-    return make_settings(tmp_path, scheduler[1])
+def settings(tmp_path: Path, scheduler: tuple[FakeScheduler, int], database_url: str) -> Settings:
+    """The manager's settings, on a real database: SQLite, then PostgreSQL."""
+    return dataclasses.replace(make_settings(tmp_path, scheduler[1]), database_url=database_url)
 
 
 @pytest.fixture
