@@ -103,6 +103,8 @@ class Manager:
             else None
         )
         self._maintenance: asyncio.Task[None] | None = None
+        #: Stopping: the maintenance renews the leases of the work in progress, takes no more.
+        self._draining = False
 
     @property
     def busy(self) -> int:
@@ -284,7 +286,8 @@ class Manager:
                     if self.snapshots is not None:
                         await self.snapshots.renew(held)
                     next_renewal = loop.time() + self._timing.lease / 3
-                await self.sweep_once()
+                if not self._draining:
+                    await self.sweep_once()
             except Exception as error:
                 log.warning("manager maintenance failed, trying again: %r", error)
             await asyncio.sleep(min(self._timing.sweep_interval, self._timing.lease / 3))
@@ -300,16 +303,18 @@ class Manager:
             await asyncio.wait(set(self._tasks.values()))
 
     async def stop(self, grace: float) -> None:
-        """Stops sweeping, lets work in progress finish for ``grace`` seconds, then cancels it
-        (an interrupted create stays ``creating`` and is resumed by the next start)."""
+        """Stops sweeping, lets work in progress finish for ``grace`` seconds (its leases
+        still renewed, so that no scheduler takes it meanwhile), then cancels it (an
+        interrupted create stays ``creating`` and is resumed by the next start)."""
+        self._draining = True
+        tasks = set(self._tasks.values())
+        pending: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
         if self._maintenance is not None:
             self._maintenance.cancel()
             await asyncio.gather(self._maintenance, return_exceptions=True)
             self._maintenance = None
-        tasks = set(self._tasks.values())
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             task.cancel()
         if pending:

@@ -239,9 +239,14 @@ gigabytes = 10000
 
     def terminate(self, name: str, timeout: float = 60.0) -> int:
         """SIGTERM, as an orchestrator stopping it, and its exit status once it has stopped
-        (it is killed, and the test fails, if that takes more than ``timeout`` seconds)."""
+        (``wait_exit``)."""
+        self.processes[name].terminate()
+        return self.wait_exit(name, timeout)
+
+    def wait_exit(self, name: str, timeout: float = 60.0) -> int:
+        """The exit status of ``name`` once it has stopped (it is killed, and the test fails,
+        if that takes more than ``timeout`` seconds)."""
         process = self.processes.pop(name)
-        process.terminate()
         try:
             return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
