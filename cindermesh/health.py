@@ -127,7 +127,7 @@ class Health:
             if self._down.get(name) is None:
                 self._log.warning("health: %s down (%s): NOT_SERVING", name, reason)
         for name in self._down.keys() - down.keys():
-            self._log.warning("health: %s back", name)
+            self._log.info("health: %s back", name)
         self._down = down
         await self._set(not down)
         return not down
@@ -145,7 +145,7 @@ class Health:
         if self._draining or serving == self._serving:
             return
         if self._serving is not None and serving:
-            self._log.warning("health: SERVING")
+            self._log.info("health: SERVING")
         self._serving = serving
         for name in self._names:
             await self.servicer.set(name, _SERVING if serving else _NOT_SERVING)
