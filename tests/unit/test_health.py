@@ -10,6 +10,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cindermesh.health import Dependency, DependencyDown, Health, storage_dependency
+from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from services.api.clients import SchedulerClient
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -136,3 +138,44 @@ async def test_storage_dependency_follows_the_drivers_answer() -> None:
     up = False
     with pytest.raises(DependencyDown):
         await dependency.probe()
+
+
+class _CountingScheduler(scheduler_pb2_grpc.SchedulerServicer):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def GetPools(
+        self, request: scheduler_pb2.GetPoolsRequest, context: grpc.aio.ServicerContext
+    ) -> scheduler_pb2.GetPoolsResponse:
+        self.calls += 1
+        return scheduler_pb2.GetPoolsResponse()
+
+
+async def test_the_apis_scheduler_client_skips_a_replica_that_is_not_serving() -> None:
+    replicas = [_CountingScheduler(), _CountingScheduler()]
+    fakes = [FakeDependency(), FakeDependency()]
+    fakes[1].up = False
+    servers: list[tuple[grpc.aio.Server, Health]] = []
+    addresses = []
+    for replica, fake in zip(replicas, fakes, strict=True):
+        health_status = Health([SERVICE], [Dependency("fake", fake.probe)], interval=0.01)
+        server = grpc.aio.server()
+        scheduler_pb2_grpc.add_SchedulerServicer_to_server(replica, server)
+        health_status.register(server)
+        addresses.append(f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}")
+        await health_status.start()
+        await server.start()
+        servers.append((server, health_status))
+    client = SchedulerClient("ipv4:" + ",".join(addresses))
+    try:
+        for _ in range(20):
+            await client.get_pools()
+        assert [r.calls for r in replicas] == [20, 0]
+        fakes[1].up = True
+        while replicas[1].calls == 0:  # round robin again once its health says SERVING
+            await client.get_pools()
+    finally:
+        await client.close()
+        for server, health_status in servers:
+            await health_status.stop()
+            await server.stop(None)
