@@ -10,6 +10,9 @@ package's own folder, so it is a command for a clone (an editable install), not 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,4 +64,16 @@ def new_revision(message: str) -> Path:
         engine.dispose()
     if script is None or isinstance(script, list):
         raise MigrationError("alembic wrote no single revision")
-    return Path(script.path)
+    path = Path(script.path)
+    _format(path)
+    return path
+
+
+def _format(path: Path) -> None:
+    """Lints and formats the new file as the rest of the code, when ruff is installed (the
+    test extras)."""
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        return
+    subprocess.run([ruff, "format", "--quiet", str(path)], check=False)
+    subprocess.run([ruff, "check", "--fix", "--quiet", str(path)], check=False)
