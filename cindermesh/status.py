@@ -161,7 +161,9 @@ def _is_ip(host: str) -> bool:
 
 async def resolve_replicas(address: str) -> list[str]:
     """``address`` itself when its host is an IP address; else every address its DNS name
-    resolves to (one per replica behind it), or ``address`` when it resolves to none."""
+    resolves to (one per replica behind it), IPv4 ones only when there are any (as Envoy's
+    ``V4_PREFERRED``: a server listening on ``0.0.0.0`` has no IPv6 address), or ``address``
+    when it resolves to none."""
     host, port = _split(address)
     if _is_ip(host):
         return [address]
@@ -170,10 +172,12 @@ async def resolve_replicas(address: str) -> list[str]:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
         return [address]
-    found: dict[str, None] = {}
+    by_family: dict[int, dict[str, None]] = {}
     for family, _, _, _, sockaddr in infos:
         ip = str(sockaddr[0])
-        found[f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}"] = None
+        entry = f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}"
+        by_family.setdefault(family, {})[entry] = None
+    found = by_family.get(socket.AF_INET) or by_family.get(socket.AF_INET6) or {}
     return list(found) or [address]
 
 

@@ -136,3 +136,52 @@ def test_a_hung_volume_manager_is_down_and_back_when_it_answers(cluster: Cluster
     finally:
         os.kill(manager, signal.SIGCONT)
     assert status_until(env, lambda d: d["ok"])[0] == 0
+
+
+def listens_on_every_address(port: int) -> bool:
+    """Whether a socket listens on ``0.0.0.0:port``, or ``[::]:port`` (gRPC makes 0.0.0.0 a
+    dual-stack socket), by ``/proc/net/tcp`` and ``tcp6``."""
+    wanted = {f"00000000:{port:04X}", f"{'0' * 32}:{port:04X}"}
+    rows = [
+        row.split()
+        for table in ("tcp", "tcp6")
+        for row in Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+    ]
+    return any(fields[1] in wanted and fields[3] == "0A" for fields in rows)
+
+
+def test_services_found_by_name_and_listening_everywhere(tmp_path: Path) -> None:
+    """The compose and Kubernetes configuration on one machine: every service reached by a DNS
+    name (``localhost``), listening on ``0.0.0.0`` (``listen_host``), Envoy resolving the api's
+    name: a create completes, status resolves the names and finds everything up."""
+    import httpx
+
+    from tests.e2e.helpers import headers, wait_for_status
+
+    running = make_cluster(tmp_path)
+    text = running.config_path.read_text()
+    text = text.replace(
+        'host_name = "e2ehost"\n', 'host_name = "e2ehost"\nlisten_host = "0.0.0.0"\n'
+    )
+    for section in ("[api]\n", "[scheduler]\n", "[[backends]]\n"):
+        text = text.replace(section, f'{section}host = "localhost"\n')
+    running.config_path.write_text(text)
+    running.start()
+    try:
+        for port in (running.api_port, running.scheduler_port, running.backend_port):
+            assert listens_on_every_address(port), port
+        project = "5ca1ab1e000000000000000000000007"
+        with httpx.Client(base_url=running.rest_url, timeout=30) as client:
+            created = client.post(
+                f"/v3/{project}/volumes", headers=headers(project), json={"volume": {"size": 1}}
+            )
+            assert created.status_code == 202, created.text
+            url = f"/v3/{project}/volumes/{created.json()['volume']['id']}"
+            wait_for_status(client, url, headers(project), "available")
+        code, document = status_until(running.env(), lambda d: d["ok"])
+        assert code == 0
+        addresses = {s["name"]: s["address"] for s in document["services"]}
+        assert addresses["api"] == f"127.0.0.1:{running.api_port}"  # resolved from localhost
+        assert addresses["e2ehost@file-1"] == f"localhost:{running.backend_port}"  # registered
+    finally:
+        running.stop()

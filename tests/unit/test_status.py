@@ -202,5 +202,5 @@ async def test_probe_asks_a_real_health_service() -> None:
 
 async def test_a_dns_name_stands_for_every_address_it_has() -> None:
     assert await resolve_replicas("10.0.0.7:18777") == ["10.0.0.7:18777"]
-    assert "127.0.0.1:18777" in await resolve_replicas("localhost:18777")
+    assert await resolve_replicas("localhost:18777") == ["127.0.0.1:18777"]  # IPv4 preferred
     assert await resolve_replicas("no-such-host.invalid:1") == ["no-such-host.invalid:1"]
