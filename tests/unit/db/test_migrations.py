@@ -22,7 +22,11 @@ from sqlmodel import SQLModel
 
 from cindermesh.cli import main
 from cindermesh.db.migrations.adoption import BASELINE
-from cindermesh.db.migrations.connection import MigrationError
+from cindermesh.db.migrations.connection import (
+    MigrationError,
+    check_foreign_keys,
+    migration_connection,
+)
 from cindermesh.db.migrations.revision import differences
 from cindermesh.db.migrations.upgrade import head_revision, upgrade_schema
 
@@ -250,6 +254,22 @@ async def test_a_database_upgraded_by_a_newer_release_is_refused_as_it_was(
         await upgrade_schema(database_url)
 
     assert await query(database_url, "SELECT version_num FROM alembic_version") == [("9999",)]
+
+
+async def test_a_row_left_with_a_broken_foreign_key_fails_the_migration(tmp_path: Path) -> None:
+    """SQLite migrates with its foreign keys off (batch mode recreates tables): they are
+    checked before the commit instead."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cindermesh.db'}"
+    await upgrade_schema(url)
+
+    with pytest.raises(MigrationError, match="volume_metadata row 1 -> volumes"):
+        async with migration_connection(url) as conn:
+            await conn.execute(
+                text("INSERT INTO volume_metadata VALUES ('no-such-volume', 'k', 'v')")
+            )
+            await check_foreign_keys(conn)
+
+    assert await query(url, "SELECT * FROM volume_metadata") == []
 
 
 def test_the_db_commands_upgrade_and_tell_the_revision(
