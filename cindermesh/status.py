@@ -5,7 +5,8 @@ Services:
 * the api and scheduler replicas, at the addresses the settings give them (``[api]``,
   ``[scheduler]``); an address whose host is a DNS name standing for several replicas (a
   Kubernetes headless Service, a compose network alias) is resolved, and each address it has
-  is one replica;
+  is one replica (fewer than ``replicas`` of them is an error: a Service leaves out the pods
+  that are not ready);
 * the volume managers, one per backend, as registered in the services table (Cinder's
   ``cinder-volume`` rows), with their heartbeat (``updated_at``), up while it is at most
   Cinder's ``service_down_time`` old, as ``os-services`` says.
@@ -273,10 +274,15 @@ async def gather_status(
     from services.api.info.operations import is_up
 
     errors: list[str] = []
-    processes = [
-        *await _replicas("api", settings.api.addresses),
-        *await _replicas("scheduler", settings.scheduler.addresses),
-    ]
+    processes: list[tuple[str, str, str]] = []
+    for kind, addresses, replicas in (
+        ("api", settings.api.addresses, settings.api.replicas),
+        ("scheduler", settings.scheduler.addresses, settings.scheduler.replicas),
+    ):
+        found = await _replicas(kind, addresses)
+        if len(found) < replicas:  # behind a DNS name, a replica that is not ready is not there
+            errors.append(f"{kind}: {len(found)} of {replicas} replicas at {', '.join(addresses)}")
+        processes += found
     try:
         volumes = await _volume_services(settings)
     except Exception as error:  # any driver's error: the database is what could not be read

@@ -204,3 +204,30 @@ async def test_a_dns_name_stands_for_every_address_it_has() -> None:
     assert await resolve_replicas("10.0.0.7:18777") == ["10.0.0.7:18777"]
     assert await resolve_replicas("localhost:18777") == ["127.0.0.1:18777"]  # IPv4 preferred
     assert await resolve_replicas("no-such-host.invalid:1") == ["no-such-host.invalid:1"]
+
+
+async def test_fewer_replicas_behind_a_name_than_configured_is_an_error(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "CINDERMESH_DATA_DIR": str(tmp_path),
+            "CINDERMESH_SCHEDULER__HOST": "localhost",
+            "CINDERMESH_SCHEDULER__REPLICAS": "2",
+        }
+    )
+    await _empty_schema(settings)
+
+    async def pools(addresses: Sequence[str]) -> PoolsView:
+        assert addresses == ["127.0.0.1:18777"]
+        return PoolsView(scheduler=addresses[0])
+
+    _, probe = answering(set())
+    status = await gather_status(settings, probe=probe, pools=pools)  # type: ignore[arg-type]
+    assert [s.address for s in status.services if s.kind == "scheduler"] == ["127.0.0.1:18777"]
+    assert status.errors == ("scheduler: 1 of 2 replicas at localhost:18777",)
+    assert not status.ok
+
+
+async def _empty_schema(settings: Settings) -> None:
+    db = open_database(settings)
+    await db.create_schema()
+    await db.close()
