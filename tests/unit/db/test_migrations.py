@@ -81,6 +81,19 @@ async def test_the_models_match_the_migrated_schema(database_url: str) -> None:
         assert await conn.run_sync(differences) == []
 
 
+def test_every_constraint_and_index_of_the_models_has_a_name() -> None:
+    """Named by ``NAMING_CONVENTION``, so that a migration names it the same on every engine
+    (an unnamed one gets a name of the server's choosing, which a later revision cannot
+    drop by name)."""
+    unnamed = [
+        f"{table.name}: {type(item).__name__}"
+        for table in SQLModel.metadata.tables.values()
+        for item in [*table.constraints, *table.indexes]
+        if not item.name
+    ]
+    assert unnamed == []
+
+
 async def add_rows_of_the_baseline(url: str) -> None:
     """Rows as revision 0001's tables take them (its columns only)."""
     async with connected(url) as conn:
