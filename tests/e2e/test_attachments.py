@@ -1423,7 +1423,7 @@ CYCLES = 20
 
 
 class Watcher:
-    """Reads the volume row and its attachment rows in one SQLite statement (one snapshot) over
+    """Reads the volume row and its attachment rows in one statement (one snapshot) over
     and over, and keeps what breaks Cinder's invariants: ``available`` only when detached with
     no attachment attached; ``in-use`` only when attached with one attached at least."""
 
@@ -1436,14 +1436,17 @@ class Watcher:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        # The volume's row first, then one row per attachment (SQL both engines read).
         query = (
-            "select v.status, v.attach_status, "
-            "coalesce((select group_concat(a.attach_status) from volume_attachment a "
-            "where a.volume_id = v.id), '') from volumes v where v.id = ?"
+            "select 0, v.status, v.attach_status from volumes v where v.id = ? "
+            "union all select 1, a.attach_status, '' from volume_attachment a "
+            "where a.volume_id = ? order by 1"
         )
         while not self.stop.is_set():
-            [(status, attach_status, rows)] = db_rows(self.cluster, query, self.volume_id)
-            statuses = rows.split(",") if rows else []
+            found = db_rows(self.cluster, query, self.volume_id, self.volume_id)
+            (_, status, attach_status), attachments = found[0], found[1:]
+            statuses = sorted(row[1] for row in attachments)
+            rows = ",".join(statuses)
             sample = (status, attach_status, rows)
             self.seen.append(sample)
             if status == "available" and (attach_status != "detached" or "attached" in statuses):
