@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.e2e.fleet import Fleet
+from tests.e2e.helpers import wait_for_404, wait_for_status
 from tests.postgres import sqlite_only
 
 BURST = 40
@@ -155,10 +156,28 @@ def assert_all_available(fleet: Fleet, project: str, result: Figures) -> None:
     assert held == [(0,)]
 
 
+def warm_up(fleet: Fleet) -> None:
+    """One create and delete, in a project of its own: the services' database connections are
+    open (PostgreSQL's pool starts empty) before a test times its kills."""
+    project = uuid.uuid4().hex
+    with httpx.Client(timeout=30) as client:
+        created = client.post(
+            f"{fleet.rest_url}/v3/{project}/volumes",
+            headers=_headers(project),
+            json={"volume": {"size": 1}},
+        )
+        assert created.status_code == 202, created.text
+        url = f"{fleet.rest_url}/v3/{project}/volumes/{created.json()['volume']['id']}"
+        wait_for_status(client, url, _headers(project), "available")
+        assert client.delete(url, headers=_headers(project)).status_code == 202
+        assert wait_for_404(client, url, _headers(project)).status_code == 404
+
+
 @pytest.fixture()
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
     running = Fleet(tmp_path, work={"unplaced_grace": 1.0, "manager_lease": 3.0})
     running.start_all()
+    warm_up(running)
     yield running
     running.stop_all()
 
