@@ -64,7 +64,7 @@ def _envoy_counters(fleet: Fleet) -> dict[str, int]:
         "cluster.api.upstream_rq_retry_overflow",
         "cluster.api.upstream_rq_retry_limit_exceeded",
         "cluster.api.upstream_cx_connect_fail",
-        "cluster.api.upstream_rq_rx_reset",
+        "cluster.api.upstream_cx_destroy_remote_with_active_rq",
         "cluster.api.health_check.failure",
         "cluster.api.outlier_detection.ejections_enforced_total",
     )
