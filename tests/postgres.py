@@ -72,12 +72,14 @@ def server_url() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def fresh_database(prefix: str = "t") -> str:
-    """A new empty database on the test server; its SQLAlchemy (asyncpg) URL. It is dropped
-    when the test run ends, if no test dropped it before (:func:`drop_database`)."""
+def fresh_database(prefix: str = "t", template: str | None = None) -> str:
+    """A new database on the test server, empty or a copy of the ``template`` database's
+    (named by its URL; nobody may be connected to it); its SQLAlchemy (asyncpg) URL. It is
+    dropped when the test run ends, if no test dropped it before (:func:`drop_database`)."""
     name = f"{re.sub(r'[^a-z0-9_]', '_', prefix.lower())[:30]}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
     with psycopg.connect(server_url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     if not _made:
         atexit.register(_drop_made)
     _made.add(name)

@@ -38,8 +38,8 @@ CONNECTOR = {"host": "compute-1", "ip": "192.0.2.10", "mountpoint": "/dev/vdb"}
 
 
 @pytest.fixture
-async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
-    database = open_database(Settings(data_dir=tmp_path, database_url=database_url))
+async def db(tmp_path: Path, migrated_database_url: str) -> AsyncIterator[Database]:
+    database = open_database(Settings(data_dir=tmp_path, database_url=migrated_database_url))
     await database.create_schema()
     yield database
     await database.close()

@@ -29,8 +29,8 @@ ADMIN = RequestContext(
 
 
 @pytest.fixture
-async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
-    database = open_database(Settings(data_dir=tmp_path, database_url=database_url))
+async def db(tmp_path: Path, migrated_database_url: str) -> AsyncIterator[Database]:
+    database = open_database(Settings(data_dir=tmp_path, database_url=migrated_database_url))
     await database.create_schema()
     async with database.session() as session:
         session.add(VolumeType(name="fast"))

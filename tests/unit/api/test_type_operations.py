@@ -23,8 +23,8 @@ SPECS = {"volume_backend_name": "file-1", "multiattach": "<is> True"}
 
 
 @pytest.fixture
-async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
-    database = open_database(Settings(data_dir=tmp_path, database_url=database_url))
+async def db(tmp_path: Path, migrated_database_url: str) -> AsyncIterator[Database]:
+    database = open_database(Settings(data_dir=tmp_path, database_url=migrated_database_url))
     await database.create_schema()
     yield database
     await database.close()

@@ -15,8 +15,8 @@ from cindermesh.settings import Settings
 
 
 @pytest.fixture
-async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
-    database = open_database(Settings(data_dir=tmp_path, database_url=database_url))
+async def db(tmp_path: Path, migrated_database_url: str) -> AsyncIterator[Database]:
+    database = open_database(Settings(data_dir=tmp_path, database_url=migrated_database_url))
     await database.create_schema()
     yield database
     await database.close()
@@ -42,8 +42,8 @@ async def add_volume(db: Database, volume_id: str, project_id: str = "p1") -> No
 
 
 @pytest.fixture
-async def peer(db: Database, tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
+async def peer(db: Database, tmp_path: Path, migrated_database_url: str) -> AsyncIterator[Database]:
     """A second engine on the same database: another process (its own connections)."""
-    database = open_database(Settings(data_dir=tmp_path, database_url=database_url))
+    database = open_database(Settings(data_dir=tmp_path, database_url=migrated_database_url))
     yield database
     await database.close()

@@ -34,9 +34,11 @@ WORKER = f"{BACKEND_A}/w1"
 
 
 @pytest.fixture
-async def other(db: Database, tmp_path: Path, database_url: str) -> AsyncIterator[Database]:
+async def other(
+    db: Database, tmp_path: Path, migrated_database_url: str
+) -> AsyncIterator[Database]:
     """A second connection to the same database: another process."""
-    database = open_database(Settings(data_dir=tmp_path, database_url=database_url))
+    database = open_database(Settings(data_dir=tmp_path, database_url=migrated_database_url))
     yield database
     await database.close()
 

@@ -35,9 +35,13 @@ async def scheduler() -> AsyncIterator[tuple[FakeScheduler, int]]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, scheduler: tuple[FakeScheduler, int], database_url: str) -> Settings:
+def settings(
+    tmp_path: Path, scheduler: tuple[FakeScheduler, int], migrated_database_url: str
+) -> Settings:
     """The manager's settings, on a real database: SQLite, then PostgreSQL."""
-    return dataclasses.replace(make_settings(tmp_path, scheduler[1]), database_url=database_url)
+    return dataclasses.replace(
+        make_settings(tmp_path, scheduler[1]), database_url=migrated_database_url
+    )
 
 
 @pytest.fixture
