@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from cindermesh.db import groups, snapshots, volumes
 from cindermesh.db.engine import Database
 from cindermesh.db.models import AttachStatus, Service, Volume, VolumeMetadata, VolumeStatus
-from cindermesh.errors import BackendUnavailable, InvalidVolume
+from cindermesh.errors import BackendUnavailable, InvalidVolume, NotFound
 from cindermesh.telemetry.tracing import tracer
 from services.api.clients import VolumeManagerClients
 from services.api.edge.request_context import RequestContext
@@ -98,7 +98,9 @@ class VolumeOperations:
                 Volume, found.id, with_for_update=True, populate_existing=True
             )
             if volume is None:
-                return
+                # Deleted between the read and the lock (READ COMMITTED: another delete's
+                # manager committed meanwhile); gone is gone, as for any other caller.
+                raise NotFound(f"Volume {volume_id} could not be found.")
             if volume.attach_status == AttachStatus.ATTACHED:
                 status = "" if forced else f"status must be {' or '.join(_DELETABLE)} and"
                 raise InvalidVolume(f"Volume {status} {_NOT_DELETABLE}")
