@@ -41,6 +41,7 @@ __all__ = [
     "SchedulerSettings",
     "Settings",
     "WorkSettings",
+    "configured_replica",
     "load_settings",
     "replica_address",
     "replicas_share_host",
@@ -69,6 +70,17 @@ def replica_address(host: str, port: int, replica: int) -> str:
     """``host:port`` of replica ``replica`` (0-based): on ``port + replica`` when the replicas
     share the host (:func:`replicas_share_host`), else every replica on ``port`` of its own."""
     return f"{host}:{port + replica if replicas_share_host(host) else port}"
+
+
+def configured_replica(service: str, replica: int, replicas: int) -> int:
+    """``replica`` when it is one of the ``replicas`` configured for ``service``; a process
+    started for another one exits saying which are."""
+    if not 0 <= replica < replicas:
+        raise SystemExit(
+            f"{service} replica {replica} is not configured "
+            f"(replicas = {replicas}: 0 to {replicas - 1})"
+        )
+    return replica
 
 
 @dataclass(frozen=True)

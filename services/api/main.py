@@ -10,7 +10,12 @@ import grpc
 from cindermesh.db.engine import open_database
 from cindermesh.grpc_server import Drain, create_server, serve_until_signal
 from cindermesh.health import Health, database_dependency
-from cindermesh.settings import GRPC_MAX_METADATA_BYTES, Settings, load_settings
+from cindermesh.settings import (
+    GRPC_MAX_METADATA_BYTES,
+    Settings,
+    configured_replica,
+    load_settings,
+)
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.api.v1 import (
@@ -88,12 +93,7 @@ SERVICE_NAME = "cindermesh-api"
 
 
 def _address(settings: Settings, replica: int) -> str:
-    if not 0 <= replica < settings.api.replicas:
-        raise SystemExit(
-            f"api replica {replica} is not configured "
-            f"(replicas = {settings.api.replicas}: 0 to {settings.api.replicas - 1})"
-        )
-    return settings.api.address(replica)
+    return settings.api.address(configured_replica("api", replica, settings.api.replicas))
 
 
 async def serve(settings: Settings, replica: int = 0) -> None:

@@ -10,7 +10,7 @@ import grpc
 from cindermesh.db.engine import open_database
 from cindermesh.grpc_server import Drain, create_server, serve_until_signal
 from cindermesh.health import Health, database_dependency
-from cindermesh.settings import Settings, load_settings
+from cindermesh.settings import Settings, configured_replica, load_settings
 from cindermesh.telemetry.logs import setup_logging
 from cindermesh.telemetry.tracing import setup_tracing
 from cindermesh_pb.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
@@ -46,12 +46,8 @@ def _config(settings: Settings, name: str) -> SchedulerConfig:
 
 
 def _address(settings: Settings, replica: int) -> str:
-    if not 0 <= replica < settings.scheduler.replicas:
-        raise SystemExit(
-            f"scheduler replica {replica} is not configured "
-            f"(replicas = {settings.scheduler.replicas}: 0 to {settings.scheduler.replicas - 1})"
-        )
-    return settings.scheduler.address(replica)
+    replicas = settings.scheduler.replicas
+    return settings.scheduler.address(configured_replica("scheduler", replica, replicas))
 
 
 async def serve(settings: Settings, replica: int = 0) -> None:
