@@ -53,6 +53,19 @@ def _toml(value: object) -> str:
     return str(value)
 
 
+def health_status(port: int, timeout: float = 1.0) -> int | None:
+    """The overall ``grpc.health.v1`` status of the server on ``port``, None when it does not
+    answer."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=timeout
+            )
+        except grpc.RpcError:
+            return None
+    return int(reply.status)
+
+
 def scheduler_name(replica: int) -> str:
     """As the launcher names them: ``scheduler``, ``scheduler-1``, ..."""
     return replica_child_name("scheduler", replica)
@@ -222,14 +235,7 @@ gigabytes = 10000
                 return httpx.get(self.rest_url + "/v3", timeout=1).status_code == 200
             except httpx.TransportError:
                 return False
-        with grpc.insecure_channel(f"127.0.0.1:{self.ports[name]}") as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1
-                )
-            except grpc.RpcError:
-                return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        return health_status(self.ports[name]) == health_pb2.HealthCheckResponse.SERVING
 
     def kill(self, name: str) -> None:
         """kill -9, as a crash."""

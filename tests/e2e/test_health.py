@@ -15,14 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from deploy.ceph.ceph_cluster import start_ceph, stop_ceph
 from tests.e2e.ceph import Ceph
-from tests.e2e.fleet import Fleet
+from tests.e2e.fleet import Fleet, health_status
 from tests.e2e.helpers import headers, wait_for_status
 from tests.e2e.test_rbd_backend import make_rbd_cluster
 
@@ -33,15 +32,7 @@ PROJECT = "5ca1ab1e0000000000000000000000e1"
 
 
 def _health(port: int) -> int | None:
-    """The server's overall status, None when it does not answer."""
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=2
-            )
-        except grpc.RpcError:
-            return None
-    return int(reply.status)
+    return health_status(port, timeout=2)
 
 
 def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
